@@ -44,6 +44,8 @@ export const JobInfo = z.object({
   /** Small JSON result the job returned (artifacts live in the workspace). */
   result: z.unknown().optional(),
   params: z.record(z.string(), z.unknown()),
+  /** Process id of the worker while the job runs (null otherwise): for diagnostics and tests. */
+  pid: z.number().int().nullable().optional(),
 });
 export type JobInfo = z.infer<typeof JobInfo>;
 

@@ -1,0 +1,15 @@
+/** Every API handler, one module per area. A method missing here is a type error. */
+import type { Handlers } from './router';
+import { appHandlers } from './app';
+import { settingsHandlers } from './settings';
+import { systemHandlers } from './system';
+import { workspaceHandlers } from './workspace';
+import { jobsHandlers } from './jobs';
+
+export const handlers: Handlers = {
+  ...appHandlers,
+  ...settingsHandlers,
+  ...systemHandlers,
+  ...workspaceHandlers,
+  ...jobsHandlers,
+};

@@ -1,0 +1,123 @@
+/**
+ * The backend: the open workspace, its job scheduler, the event stream, and the router every transport calls.
+ * Transport-free: `resect serve` (main/server) and Electron (main/electron) each wrap one Backend.
+ */
+import { ApiError, type EventData, type EventName, type WorkspaceInfo } from '../common/api';
+import { handlers } from './api';
+import { Router, toApiError } from './api/router';
+import { JobScheduler } from './jobs/scheduler';
+import type { WorkerLauncher } from './jobs/launcher';
+import { Workspace } from './workspace/workspace';
+import { resolveUserPath } from './workspace/paths';
+import { jobRegistry } from '../workers/jobs/registry';
+import type { JobDefinition } from '../workers/jobs/types';
+import pkg from '../package.json';
+
+export const VERSION: string = pkg.version;
+
+export interface BackendOptions {
+  mode: 'electron' | 'serve';
+  workspaceDir: string;
+  launcher: WorkerLauncher;
+  registry?: Record<string, JobDefinition>;
+  cancelGraceMs?: number;
+}
+
+export type EventListener = <E extends EventName>(event: E, data: EventData<E>) => void;
+
+export class Backend {
+  readonly version = VERSION;
+  readonly mode: 'electron' | 'serve';
+  readonly router: Router;
+  workspace: Workspace | null = null;
+  private scheduler: JobScheduler | null = null;
+  private info: WorkspaceInfo;
+  private readonly listeners = new Set<EventListener>();
+
+  constructor(private readonly opts: BackendOptions) {
+    this.mode = opts.mode;
+    this.router = new Router(handlers, this);
+    this.info = { path: opts.workspaceDir, ok: false, error: 'Not opened yet' };
+    try {
+      this.attach(Workspace.open(opts.workspaceDir));
+    } catch (e) {
+      const err = toApiError(e);
+      let p = opts.workspaceDir;
+      try {
+        p = resolveUserPath(p);
+      } catch {
+        /* keep as given */
+      }
+      this.info = { path: p, ok: false, error: err.message };
+    }
+  }
+
+  /** Subscribes to every event; returns the unsubscribe function. */
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit<E extends EventName>(event: E, data: EventData<E>): void {
+    for (const l of this.listeners) {
+      try {
+        l(event, data);
+      } catch (e) {
+        process.stderr.write(`event listener failed: ${(e as Error).message}\n`);
+      }
+    }
+  }
+
+  workspaceInfo(): WorkspaceInfo {
+    return { ...this.info };
+  }
+
+  requireWorkspace(): Workspace {
+    if (!this.workspace) throw new ApiError('workspace_unavailable', this.info.error ?? 'No workspace is open', { path: this.info.path });
+    return this.workspace;
+  }
+
+  requireScheduler(): JobScheduler {
+    this.requireWorkspace();
+    return this.scheduler!;
+  }
+
+  /**
+   * Switches to the workspace at `dir` (created if needed). Refused while jobs are queued or running. If the new
+   * folder cannot be used, the current workspace stays open and the error is thrown.
+   */
+  async openWorkspace(dir: string): Promise<WorkspaceInfo> {
+    if (this.scheduler && this.scheduler.activeCount() > 0) {
+      throw new ApiError('conflict', 'Jobs are still queued or running in this workspace; cancel them or wait, then switch.');
+    }
+    const next = Workspace.open(dir); // throws workspace_unavailable
+    await this.scheduler?.shutdown();
+    this.workspace?.close();
+    this.attach(next);
+    this.emit('workspace.changed', this.workspaceInfo());
+    this.emit('settings.changed', next.getSettings());
+    return this.workspaceInfo();
+  }
+
+  async close(): Promise<void> {
+    await this.scheduler?.shutdown();
+    this.scheduler = null;
+    this.workspace?.close();
+    this.workspace = null;
+    this.listeners.clear();
+  }
+
+  private attach(ws: Workspace): void {
+    ws.jobs.failUnfinished('The backend restarted while the job was queued or running');
+    this.workspace = ws;
+    this.info = { path: ws.dir, ok: true, error: null };
+    this.scheduler = new JobScheduler({
+      workspace: ws,
+      launcher: this.opts.launcher,
+      registry: this.opts.registry ?? jobRegistry,
+      emit: (event, data) => this.emit(event, data),
+      settings: () => ws.getSettings(),
+      ...(this.opts.cancelGraceMs !== undefined ? { cancelGraceMs: this.opts.cancelGraceMs } : {}),
+    });
+  }
+}

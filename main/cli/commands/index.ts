@@ -1,0 +1,10 @@
+/** Every CLI command. Adding one: write `main/cli/commands/<name>.ts` exporting a `register(program)`, list it here. */
+import type { Command } from 'commander';
+import { registerServe } from './serve';
+import { registerJobs } from './jobs';
+import { registerDevices } from './devices';
+import { registerVersion } from './version';
+
+export type RegisterCommand = (program: Command) => void;
+
+export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion];
