@@ -1,0 +1,11 @@
+// Resect's compute engine: trace ONNX graphs in TypeScript, differentiate them, and run them on ONNX Runtime.
+export {
+  Graph, Tensor, GraphError, type DType, type Dim, type Shape, type TensorData, type ConstValue,
+  isFloat, makeData, toHalfBits, toBf16Bits,
+} from './graph';
+export * as op from './ops';
+export { serialize, OPSET, type SerializeOptions, type SerializedModel } from './onnx/serialize';
+export {
+  compile, clearSessionCache, availableProviders, toOrt, CompiledGraph,
+  type Provider, type RuntimeOptions, type HostTensor, type Feed, type Feeds, type Outputs,
+} from './runtime';
