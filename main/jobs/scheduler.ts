@@ -233,6 +233,8 @@ export class JobScheduler {
   }
 
   private onWorkerMessage(a: Active, m: FromWorker): void {
+    // utilityProcess learns its pid after spawning.
+    if (a.job.pid == null && a.handle?.pid !== undefined) a.job.pid = a.handle.pid;
     switch (m.type) {
       case 'progress':
         if (a.job.state !== 'running') return;

@@ -22,6 +22,11 @@ function chunks(data: AtomicData): Uint8Array[] {
   return [...data];
 }
 
+function checked(chunk: unknown): Uint8Array {
+  if (!(chunk instanceof Uint8Array)) throw new TypeError('atomicWrite: every chunk must be a Uint8Array');
+  return chunk;
+}
+
 /** fsync a directory; a no-op where the platform cannot open folders (Windows). */
 async function fsyncDir(dir: string): Promise<void> {
   let handle: fsp.FileHandle | undefined;
@@ -41,7 +46,8 @@ export async function atomicWrite(dest: string, data: AtomicData): Promise<void>
   let handle: fsp.FileHandle | undefined;
   try {
     handle = await fsp.open(tmp, 'wx', 0o644);
-    for (const chunk of chunks(data)) {
+    for (const c of chunks(data)) {
+      const chunk = checked(c);
       let off = 0;
       while (off < chunk.byteLength) {
         const { bytesWritten } = await handle.write(chunk, off, chunk.byteLength - off);
@@ -66,7 +72,8 @@ export function atomicWriteSync(dest: string, data: AtomicData): void {
   let fd: number | undefined;
   try {
     fd = openSync(tmp, 'wx', 0o644);
-    for (const chunk of chunks(data)) {
+    for (const c of chunks(data)) {
+      const chunk = checked(c);
       let off = 0;
       while (off < chunk.byteLength) off += writeSync(fd, chunk, off, chunk.byteLength - off);
     }

@@ -14,6 +14,8 @@ const Params = z.object({
   size: z.number().int().min(1).max(2048).default(64),
   /** Run as a light job (starts at once, beside heavy ones). */
   light: z.boolean().default(false),
+  /** Keep running when cancelled (to see the backend kill a worker after the grace period). */
+  ignoreCancel: z.boolean().default(false),
 });
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -35,6 +37,7 @@ export const demoJob = defineJob({
   title: (p) => `Demo: ${p.steps} steps${p.failAt !== undefined ? ` (fails at ${p.failAt})` : ''}`,
   async run(p, ctx) {
     const ort = await import('onnxruntime-node');
+    const signal = p.ignoreCancel ? new AbortController().signal : ctx.signal;
     const n = p.size;
     const providers = ctx.settings.device === 'auto' || ctx.settings.device === 'cpu' ? ['cpu'] : [ctx.settings.device, 'cpu'];
     const options: import('onnxruntime-node').InferenceSession.SessionOptions = { executionProviders: providers };
@@ -58,11 +61,11 @@ export const demoJob = defineJob({
     ctx.progress(0, p.steps, 'steps');
     try {
       for (let step = 1; step <= p.steps; step++) {
-        if (ctx.signal.aborted) throw ctx.signal.reason;
+        if (signal.aborted) throw signal.reason;
         if (p.failAt !== undefined && step === p.failAt) throw new Error(`Demo failure requested at step ${step}`);
         const out = await session.run({ X: new ort.Tensor('float32', x, [n, n]), W });
         x = out.Y!.data as Float32Array;
-        await sleep(p.msPerStep, ctx.signal);
+        await sleep(p.msPerStep, signal);
         ctx.progress(step, p.steps, 'steps');
         if (step % Math.max(1, Math.round(p.steps / 10)) === 0) ctx.log(`step ${step}/${p.steps}: x[0] = ${x[0]!.toFixed(6)}`);
       }

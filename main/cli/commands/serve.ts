@@ -20,10 +20,13 @@ export function registerServe(program: Command): void {
         );
       }
       const dir = bundleDir();
+      const graceEnv = Number(process.env.RESECT_CANCEL_GRACE_MS);
+      const grace = Number.isFinite(graceEnv) && graceEnv > 0 ? graceEnv : undefined;
       const backend = new Backend({
         mode: 'serve',
         workspaceDir: opts.workspace ?? defaultWorkspaceDir(),
         launcher: new ForkLauncher(workerScript(dir)),
+        ...(grace !== undefined ? { cancelGraceMs: grace } : {}),
       });
       const ws = backend.workspaceInfo();
       if (!ws.ok) process.stderr.write(`Warning: ${ws.error} Choose another workspace in the UI.\n`);
