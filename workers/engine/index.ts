@@ -9,3 +9,6 @@ export {
   compile, clearSessionCache, availableProviders, toOrt, CompiledGraph,
   type Provider, type RuntimeOptions, type HostTensor, type Feed, type Feeds, type Outputs,
 } from './runtime';
+export { grad, sumToShape, type GradOptions } from './autodiff/grad';
+export { RULES, type Rule, type Vjp } from './autodiff/rules';
+export * as nn from './nn';

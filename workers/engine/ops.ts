@@ -171,6 +171,7 @@ export const reduceSum = (x: Tensor, axes?: readonly number[], keepdims = false)
 export const reduceMean = (x: Tensor, axes?: readonly number[], keepdims = false): Tensor => reduce('ReduceMean', x, axes, keepdims);
 export const reduceMax = (x: Tensor, axes?: readonly number[], keepdims = false): Tensor => reduce('ReduceMax', x, axes, keepdims);
 export const reduceMin = (x: Tensor, axes?: readonly number[], keepdims = false): Tensor => reduce('ReduceMin', x, axes, keepdims);
+export const reduceProd = (x: Tensor, axes?: readonly number[], keepdims = false): Tensor => reduce('ReduceProd', x, axes, keepdims);
 
 export function argMax(x: Tensor, axis = -1, keepdims = false): Tensor {
   const a = normAxis('ArgMax', axis, x.rank);
