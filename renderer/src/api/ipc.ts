@@ -1,4 +1,5 @@
 import { clientError } from './errors';
+import type { ResectBridge } from '../../../common/bridge';
 import type { ConnectionStatus, Transport } from './transport';
 
 /** Electron: requests and events go through the preload bridge (`window.resect`). Always "open". */

@@ -5,6 +5,15 @@ import { api } from '../api/client';
 
 const LOG_LINES_KEPT = 500;
 
+/** Words for job states, the same everywhere. */
+export const stateLabel: Record<JobInfo['state'], string> = {
+  queued: 'Queued',
+  running: 'Running',
+  succeeded: 'Done',
+  failed: 'Failed',
+  cancelled: 'Cancelled',
+};
+
 export const isActive = (j: JobInfo) => j.state === 'queued' || j.state === 'running';
 
 /**

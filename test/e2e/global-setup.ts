@@ -1,0 +1,60 @@
+/**
+ * Starts the real backend for the end-to-end suite: builds Resect, runs `resect serve` on a free port with a fresh
+ * workspace, and hands its address to the tests through RESECT_E2E_URL (see fixtures.ts). The returned function
+ * stops it again.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const READY = /Resect is serving at (http:\/\/\S+)/;
+
+export default async function globalSetup(): Promise<() => Promise<void>> {
+  if (!process.env.RESECT_E2E_SKIP_BUILD) {
+    const built = spawnSync(process.execPath, ['scripts/build.mjs', '--quiet'], { cwd: root, stdio: 'inherit' });
+    if (built.status !== 0) throw new Error('node scripts/build.mjs failed');
+  }
+  const workspace = mkdtempSync(path.join(os.tmpdir(), 'resect-e2e-'));
+  const child = spawn(process.execPath, ['dist/cli.mjs', 'serve', '--port', '0', '--workspace', workspace], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RESECT_WORKSPACE: workspace },
+  });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`resect serve did not start within 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const m = READY.exec(output);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (c: Buffer) => {
+      output += c.toString();
+      process.stderr.write(`[resect serve] ${c.toString()}`);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`resect serve exited with ${code} before it was ready:\n${output}`));
+    });
+  });
+  process.env.RESECT_E2E_URL = url;
+  process.env.RESECT_E2E_WORKSPACE = workspace;
+
+  return async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timeout = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timeout);
+    }
+    rmSync(workspace, { recursive: true, force: true });
+  };
+}
