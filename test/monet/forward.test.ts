@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { readFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { compile, clearSessionCache } from '../../workers/engine';
-import { openSafetensors } from '../../workers/engine/safetensors';
+import { openSafetensors, writeSafetensors } from '../../workers/engine/safetensors';
 import { openMonetCheckpoint } from '../../workers/models/monet/checkpoint';
 import { buildMonetForward, maskFeeds } from '../../workers/models/monet/forward';
 
@@ -58,5 +59,40 @@ describe.each(['monet-vd-tiny', 'monet-hd-tiny'])('Monet forward parity: %s', (n
     expect(maxAbsDiff(out.logits!.data as Float32Array, plain.logits!.data as Float32Array)).toBeLessThan(1e-5);
     await expected.close();
     await ckpt.close();
+  });
+});
+
+describe.each(['monet-vd-tiny', 'monet-hd-tiny'])('Monet masking, every expert removed: %s', (name) => {
+  it('equals the model whose expert output weights and biases are zero', async () => {
+    // Removing all E² composite experts of every layer must cancel the whole MoE output exactly, through the
+    // sparse correction alone (every row and column, K = E²); zeroing v*/b* gives that model directly.
+    const tmp = await mkdtemp(path.join(tmpdir(), 'resect-mask-'));
+    try {
+      const src = path.join(FIXTURES, name);
+      const zeroed = path.join(tmp, 'zeroed');
+      await cp(src, zeroed, { recursive: true });
+      const st = await openSafetensors(path.join(src, 'model.safetensors'));
+      const isExpertOut = (n: string) => /\.moe\.(v\w*\.weight|b\d?)$/.test(n);
+      await writeSafetensors(path.join(zeroed, 'model.safetensors'), [...st.tensors].map(([n, info]) => ({
+        name: n, dtype: info.dtype, shape: info.shape,
+        data: async () => (isExpertOut(n) ? new Float32Array(info.numel) : st.read(n)),
+      })));
+      await st.close();
+
+      const ckpt = await openMonetCheckpoint(src);
+      const E = ckpt.config.moe_experts;
+      const all = Array.from({ length: E * E }, (_, id) => id);
+      const masks = new Map(Array.from({ length: ckpt.config.num_hidden_layers }, (_, l) => [l, all] as const));
+      const ids = { data: BigInt64Array.from({ length: 10 }, (_, t) => BigInt((t * 7 + 3) % ckpt.config.vocab_size)), dims: [1, 10] };
+      const masked = await (await compile(await buildMonetForward(ckpt, { masking: true, routerOutputs: false }), { provider: 'cpu' }))
+        .run({ input_ids: ids, ...maskFeeds(ckpt, masks) });
+      const ref = await openMonetCheckpoint(zeroed);
+      const plain = await (await compile(await buildMonetForward(ref, { routerOutputs: false }), { provider: 'cpu' })).run({ input_ids: ids });
+      expect(maxAbsDiff(masked.logits!.data as Float32Array, plain.logits!.data as Float32Array)).toBeLessThan(1e-5);
+      await ckpt.close();
+      await ref.close();
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 });
