@@ -239,7 +239,8 @@ export function detectShape(records: unknown[], files: SourceFile[]): Detection 
     if (domain.kind === 'field' && domain.field === f) continue;
     if (NOT_SCORES.test(leaf) || s.messages > 0) continue;
     const seen = s.strings + s.numbers;
-    if (seen === 0 || s.numbers < seen || s.numbers / n < 0.5) continue;
+    // Fields under a `scores` object (Resect's own export) count however rare; others must be in half the records.
+    if (seen === 0 || s.numbers < seen || (!f.startsWith('scores.') && s.numbers / n < 0.5)) continue;
     if (s.strings > 0 && s.strings === seen && [...s.distinct].every((v) => v.trim() === '')) continue;
     scores.push({ name: f.startsWith('scores.') ? f.slice('scores.'.length) : f, field: f });
   }
