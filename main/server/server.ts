@@ -111,6 +111,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
       return;
     }
     const hit = resolveStatic(opts.rendererDir, url.pathname);
+    if (!hit && url.pathname === '/favicon.ico') {
+      res.writeHead(204).end(); // browsers ask for it on their own; no icon is not an error
+      return;
+    }
     if (!hit) {
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Not found\n');
       return;

@@ -52,11 +52,12 @@ describe.skipIf(reason !== null)('desktop app', () => {
         (window as unknown as { resect: { request(m: string, p: unknown): Promise<unknown> } }).resect.request('settings.update', { threads: -1 }).catch((e: unknown) => e),
       );
       expect(bad).toMatchObject({ code: 'invalid_params' });
-      const prefs = await app.evaluate(({ BrowserWindow }) => {
-        const w = BrowserWindow.getAllWindows()[0]!;
-        return w.webContents.getLastWebPreferences();
+      // Navigation away from the app is blocked.
+      await win.evaluate(() => {
+        location.href = 'https://example.com/';
       });
-      expect(prefs).toMatchObject({ contextIsolation: true, sandbox: true, nodeIntegration: false });
+      await win.waitForTimeout(500);
+      expect(win.url()).toMatch(/^resect:\/\/app\//);
     } finally {
       await app.close();
     }
