@@ -12,3 +12,7 @@ export {
 export { grad, sumToShape, type GradOptions } from './autodiff/grad';
 export { RULES, type Rule, type Vjp } from './autodiff/rules';
 export * as nn from './nn';
+export { adamw, sgd, clipByGlobalNorm, globalNorm, type Optimizer, type AdamWOptions, type SgdOptions, type Hyper } from './optim';
+export { buildTrainStep, Trainer, names, type TrainStep, type TrainStepSpec, type StepResult, type TrainerStats } from './train';
+export { warmupCosine, constantLr, type Schedule, type WarmupCosineOptions } from './schedule';
+export { normal, uniform } from './init';
