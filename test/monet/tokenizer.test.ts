@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createTokenizer, loadTokenizer, TokenizerError } from '../../workers/tokenizer';
+import { bytesToUnicode } from '../../workers/tokenizer/pretokenize';
 
 const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
 
@@ -38,20 +39,6 @@ function llamaTokenizer() {
   };
 }
 const llamaConfig = { add_bos_token: true, add_eos_token: false, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', legacy: false };
-
-/** GPT-2's byte → printable-character table. */
-function bytesToUnicode(): string[] {
-  const bs: number[] = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const cs = [...bs];
-  let n = 0;
-  for (let b = 0; b < 256; b++) if (!bs.includes(b)) { bs.push(b); cs.push(256 + n++); }
-  const table: string[] = [];
-  bs.forEach((b, i) => (table[b] = String.fromCharCode(cs[i]!)));
-  return table;
-}
 
 /** A tiny byte-level BPE tokenizer.json (GPT-2 layout). */
 function byteLevelTokenizer() {
