@@ -227,6 +227,17 @@ export async function* scanJsonArray(file: SourceFile, chunks: AsyncIterable<Uin
     let elemStart = phase === P.Elem ? 0 : -1;
     const n = chunk.length;
     for (; i < n; i++) {
+      if (phase === P.Elem && inString && !escape) {
+        // Fast path: jump to the next quote or backslash (raw newlines are invalid inside JSON strings).
+        const q = chunk.indexOf(0x22, i);
+        const bs = q < 0 ? chunk.indexOf(0x5c, i) : chunk.subarray(i, q).indexOf(0x5c);
+        const next = q < 0 ? bs : bs < 0 ? q : i + bs;
+        if (next < 0) {
+          i = n;
+          break;
+        }
+        i = next;
+      }
       const b = chunk[i]!;
       if (b === 0x0a) line++;
       switch (phase) {
