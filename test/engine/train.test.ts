@@ -24,7 +24,7 @@ const batch = { x: { data: X, dims: [4, 2] }, y: { data: Y, dims: [4, 1] } };
 /** Reference gradient of the tiny regression, in plain JS. */
 function refGrad(w: number[], b: number, xs = X, ys = Y): { gw: number[]; gb: number } {
   const n = ys.length;
-  const gw = [0, 0];
+  const gw: [number, number] = [0, 0];
   let gb = 0;
   for (let i = 0; i < n; i++) {
     const r = xs[2 * i]! * w[0]! + xs[2 * i + 1]! * w[1]! + b - ys[i]!;
