@@ -15,7 +15,7 @@
 import { promises as fsp } from 'node:fs';
 import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import type { AsyncBuffer } from 'hyparquet';
-import { Utf8Error, concatBytes, decodeUtf8, invalidUtf8Index, lineColumnAt, splitLines, RecordTooLargeError } from './bytes';
+import { Utf8Error, concatBytes, decodeUtf8, lineColumnAt, splitLines, RecordTooLargeError } from './bytes';
 import type { RawLine } from './bytes';
 import { openChunks } from './sources';
 import type { ByteCounter, SourceFile } from './sources';
@@ -432,12 +432,13 @@ async function* readCsv(file: SourceFile, chunks: AsyncIterable<Uint8Array>, del
         return;
       }
       let s: string;
-      const bad = invalidUtf8Index(l.bytes);
-      if (bad >= 0) {
-        encoding ??= encodingIssue(file, l.bytes, bad, l.line, l.offset);
+      try {
+        s = decodeUtf8(l.bytes);
+      } catch (e) {
+        encoding ??= encodingIssue(file, l.bytes, (e as Utf8Error).index, l.line, l.offset);
+        // Decoded leniently, so the record's boundary is still found.
+        s = lenientDecoder.decode(l.bytes);
       }
-      // Decoded leniently even when invalid, so the record's boundary is still found.
-      s = lenientDecoder.decode(l.bytes);
       if (!p.feed(s)) continue;
       const fields = p.fields;
       const error = p.error;
