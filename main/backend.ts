@@ -9,6 +9,7 @@ import { JobScheduler } from './jobs/scheduler';
 import type { WorkerLauncher } from './jobs/launcher';
 import { Workspace } from './workspace/workspace';
 import { resolveUserPath } from './workspace/paths';
+import { lockWorkspace, type WorkspaceLock } from './workspace/lock';
 import { jobRegistry } from '../workers/jobs/registry';
 import type { JobDefinition } from '../workers/jobs/types';
 import pkg from '../package.json';
@@ -31,6 +32,7 @@ export class Backend {
   readonly router: Router;
   workspace: Workspace | null = null;
   private scheduler: JobScheduler | null = null;
+  private lock: WorkspaceLock | null = null;
   private info: WorkspaceInfo;
   private readonly listeners = new Set<EventListener>();
 
@@ -39,7 +41,7 @@ export class Backend {
     this.router = new Router(handlers, this);
     this.info = { path: opts.workspaceDir, ok: false, error: 'Not opened yet' };
     try {
-      this.attach(Workspace.open(opts.workspaceDir));
+      this.attach(Backend.openLocked(opts.workspaceDir));
     } catch (e) {
       const err = toApiError(e);
       let p = opts.workspaceDir;
@@ -90,24 +92,46 @@ export class Backend {
     if (this.scheduler && this.scheduler.activeCount() > 0) {
       throw new ApiError('conflict', 'Jobs are still queued or running in this workspace; cancel them or wait, then switch.');
     }
-    const next = Workspace.open(dir); // throws workspace_unavailable
+    const next = Backend.openLocked(dir, this.workspace?.dir); // throws workspace_unavailable
     await this.scheduler?.shutdown();
-    this.workspace?.close();
+    this.detach();
     this.attach(next);
     this.emit('workspace.changed', this.workspaceInfo());
-    this.emit('settings.changed', next.getSettings());
+    this.emit('settings.changed', next.ws.getSettings());
     return this.workspaceInfo();
   }
 
   async close(): Promise<void> {
     await this.scheduler?.shutdown();
-    this.scheduler = null;
-    this.workspace?.close();
-    this.workspace = null;
+    this.detach();
+    this.lock?.release();
+    this.lock = null;
     this.listeners.clear();
   }
 
-  private attach(ws: Workspace): void {
+  /** Opens a workspace and takes its lock (unless it is the one this backend already holds). */
+  private static openLocked(dir: string, current?: string): { ws: Workspace; lock: WorkspaceLock | null } {
+    const ws = Workspace.open(dir);
+    if (current !== undefined && ws.dir === current) return { ws, lock: null };
+    try {
+      return { ws, lock: lockWorkspace(ws.dir) };
+    } catch (e) {
+      ws.close();
+      throw e;
+    }
+  }
+
+  private detach(): void {
+    this.scheduler = null;
+    this.workspace?.close();
+    this.workspace = null;
+  }
+
+  private attach({ ws, lock }: { ws: Workspace; lock: WorkspaceLock | null }): void {
+    if (lock) {
+      this.lock?.release();
+      this.lock = lock;
+    }
     ws.jobs.failUnfinished('The backend restarted while the job was queued or running');
     this.workspace = ws;
     this.info = { path: ws.dir, ok: true, error: null };

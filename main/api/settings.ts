@@ -7,6 +7,7 @@ export const settingsHandlers = {
   'settings.update': (p, b) => {
     const settings = b.requireWorkspace().updateSettings(p);
     b.emit('settings.changed', settings);
+    b.requireScheduler().reschedule();
     return settings;
   },
 } satisfies Partial<Handlers>;

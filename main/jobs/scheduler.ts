@@ -185,6 +185,11 @@ export class JobScheduler {
     };
   }
 
+  /** Starts whatever may start now (after a settings change such as maxHeavyJobs). */
+  reschedule(): void {
+    this.pump();
+  }
+
   private pump(): void {
     if (this.stopped) return;
     const max = this.o.settings().maxHeavyJobs;

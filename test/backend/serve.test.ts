@@ -163,6 +163,12 @@ describe('resect serve: jobs', () => {
     expect(list.find((j) => j.id === a.id)?.state).toBe('running');
     expect(list.find((j) => j.id === b.id)?.state).toBe('queued');
     expect((await c.call<JobInfo>('jobs.cancel', { id: b.id })).state).toBe('cancelled');
+    // Raising maxHeavyJobs starts a queued heavy job beside the running one.
+    const d = await c.call<JobInfo>('jobs.start', demo({ steps: 2, msPerStep: 1 }));
+    expect(d.state).toBe('queued');
+    await c.call('settings.update', { maxHeavyJobs: 2 });
+    expect((await c.waitForJob(d.id, finished)).state).toBe('succeeded');
+    await c.call('settings.update', { maxHeavyJobs: 1 });
     await c.call('jobs.cancel', { id: a.id });
     await c.waitForJob(a.id, finished, 10_000);
   });
@@ -196,6 +202,13 @@ describe('resect serve: restarts and workspaces', () => {
     await c.waitForJob(ok.id, finished);
     const long = await c.call<JobInfo>('jobs.start', demo({ steps: 1000, msPerStep: 20 }));
     const running = await c.waitForJob(long.id, (j) => j.state === 'running' && typeof j.pid === 'number');
+    // A second backend on the same workspace is refused while this one lives.
+    const second = await startServe(cli, ['--workspace', workspace], env());
+    await waitUntil(() => /in use by another Resect backend \(pid \d+\)/.test(second.stderr()));
+    const c2 = await Client.connect(second);
+    expect(await c2.call('app.info')).toMatchObject({ workspace: { ok: false } });
+    c2.close();
+    await second.stop();
     c.close();
     await s.stop('SIGKILL'); // the backend dies; its worker notices and exits
     await waitUntil(() => !alive(running.pid!));
@@ -218,7 +231,7 @@ describe('resect serve: restarts and workspaces', () => {
     const bad = tempDir();
     writeFileSync(path.join(bad, 'resect.db'), 'garbage '.repeat(1000));
     const s = await startServe(cli, ['--workspace', bad], env());
-    expect(s.stderr()).toMatch(/corrupt/);
+    await waitUntil(() => /corrupt/.test(s.stderr()));
     const c = await Client.connect(s);
     const info = await c.call<{ workspace: WorkspaceInfo }>('app.info');
     expect(info.workspace).toMatchObject({ ok: false, path: bad });
@@ -237,7 +250,7 @@ describe('resect serve: restarts and workspaces', () => {
   it('warns when bound beyond loopback', async () => {
     const s = await startServe(cli, ['--host', '0.0.0.0', '--workspace', tempDir()], env());
     expect(s.stdoutLines[0]).toMatch(/^Resect is serving at http:\/\/0\.0\.0\.0:\d+\/\?token=/);
-    expect(s.stderr()).toMatch(/Warning: binding 0\.0\.0\.0/);
+    await waitUntil(() => /Warning: binding 0\.0\.0\.0/.test(s.stderr()));
     await s.stop();
   });
 });
