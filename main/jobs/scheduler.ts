@@ -43,6 +43,7 @@ interface Active {
   emitTimer?: NodeJS.Timeout;
   lastEmit: number;
   lastErrorLine: string | null;
+  lastStderrLine: string | null;
   partial: { stdout: string; stderr: string };
 }
 
@@ -181,6 +182,7 @@ export class JobScheduler {
       cancelRequested: false,
       lastEmit: 0,
       lastErrorLine: null,
+      lastStderrLine: null,
       partial: { stdout: '', stderr: '' },
     };
   }
@@ -269,7 +271,13 @@ export class JobScheduler {
 
   private outputLine(a: Active, stream: 'stdout' | 'stderr', line: string): void {
     if (line.trim() === '') return;
-    if (stream === 'stderr') a.lastErrorLine = line.trim();
+    const t = line.trim();
+    // Remember the line that best explains a crash: the last one that names an error, not stack frames or
+    // Node's version footer.
+    if (stream === 'stderr' && !/^at\s/.test(t) && !/^Node\.js v\d/.test(t)) {
+      a.lastStderrLine = t;
+      if (/error|fatal|abort|out of memory|killed|segmentation/i.test(t)) a.lastErrorLine = t;
+    }
     this.appendLog(a, `[${stream}] ${line}`);
   }
 
@@ -286,7 +294,8 @@ export class JobScheduler {
       this.finish(a, 'failed', o.message);
     } else {
       const how = e.signal ? `was killed by signal ${e.signal}` : `exited with code ${e.code ?? 'unknown'}`;
-      const last = a.lastErrorLine ? `; last error: ${a.lastErrorLine}` : '';
+      const line = a.lastErrorLine ?? a.lastStderrLine;
+      const last = line ? `; last error: ${line}` : '';
       this.finish(a, 'failed', `The worker process ${how} before the job finished${last}`);
     }
     this.pump();
