@@ -19,6 +19,8 @@ export interface RuntimeOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Where provider messages (fallbacks and why) go; they are also kept on the compiled graph. */
   log?: (message: string) => void;
+  /** false: a fresh session that the caller owns and disposes (big per-layer models); no hashing, no cache. */
+  cache?: boolean;
 }
 
 /** A host tensor: typed data and dims; the dtype comes from the graph input it feeds. */
@@ -110,6 +112,10 @@ export async function compile(g: Graph, opts: RuntimeOptions & SerializeOptions 
   // Protobuf messages stop at 2 GB; beyond ~1.5 GB of weights the model goes to a folder with external data.
   const big = bytes > 1.5 * 2 ** 30;
   const s = serialize(g, { ...opts, ...(big ? { externalData: { location: 'model.onnx.data' } } : {}) });
+  if (opts.cache === false && !big) {
+    const { session, provider, messages } = await createSession(s.model, opts);
+    return new CompiledGraph(session, provider, messages, inputTypes);
+  }
   const h = createHash('sha256').update(s.model);
   for (const c of s.external) h.update(c);
   const key = [h.digest('hex'), opts.provider ?? 'auto', opts.intraOpThreads ?? 0, opts.interOpThreads ?? 0, opts.optimization ?? 'all'].join('|');
