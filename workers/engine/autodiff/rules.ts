@@ -48,7 +48,8 @@ export const RULES: Record<string, Rule> = {
   Cos: ({ x: [a], gy: [g] }) => [neg(mul(T(g), sin(T(a))))],
 
   // ---- activations
-  Relu: ({ x: [a], gy: [g] }) => [where(greater(T(a), 0), T(g), 0)],
+  // sign(y) is 0 or 1 for y = relu(x): one fast unary kernel instead of a compare and a select.
+  Relu: ({ y: [y], gy: [g] }) => [mul(T(g), sign(T(y)))],
   Sigmoid: ({ y: [y], gy: [g] }) => [mul(T(g), mul(T(y), sub(1, T(y))))],
   Tanh: ({ y: [y], gy: [g] }) => [mul(T(g), sub(1, mul(T(y), T(y))))],
   Erf: ({ x: [a], gy: [g] }) => [mul(T(g), mul(exp(neg(mul(T(a), T(a)))), 2 / Math.sqrt(Math.PI)))],
