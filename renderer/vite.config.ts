@@ -27,7 +27,15 @@ export default defineConfig({
     // `vite dev` for working on the UI: proxy the API socket to a running `resect serve`
     // (set RESECT_BACKEND=http://127.0.0.1:PORT and open the dev page with ?token=...).
     proxy: process.env.RESECT_BACKEND
-      ? { '/api': { target: process.env.RESECT_BACKEND, ws: true, changeOrigin: true } }
+      ? {
+          '/api': {
+            target: process.env.RESECT_BACKEND,
+            ws: true,
+            changeOrigin: true,
+            // The backend accepts sockets from its own origin only.
+            headers: { Origin: process.env.RESECT_BACKEND.replace(/\/$/, '') },
+          },
+        }
       : undefined,
   },
 });

@@ -79,7 +79,7 @@ export async function openApp(page: Page, server: Server, route = '/models'): Pr
 
 /** Starts another `resect serve` (for tests that stop or restart a backend). */
 export async function startServe(args: string[]): Promise<{ child: ChildProcess; server: Server }> {
-  const child = spawn(process.execPath, ['dist/cli.mjs', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [process.env.RESECT_E2E_CLI ?? 'dist/cli.mjs', 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`resect serve did not start:\n${out}`)), 30_000);

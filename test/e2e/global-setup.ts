@@ -1,10 +1,10 @@
 /**
  * Starts the real backend for the end-to-end suite: builds Resect, runs `resect serve` on a free port with a fresh
- * workspace, and hands its address to the tests through RESECT_E2E_URL (see fixtures.ts). The returned function
+ * workspace (from a snapshot of dist/ in test-results/e2e-dist), and hands its address to the tests through RESECT_E2E_URL (see fixtures.ts). The returned function
  * stops it again.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,8 +17,19 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     const built = spawnSync(process.execPath, ['scripts/build.mjs', '--quiet'], { cwd: root, stdio: 'inherit' });
     if (built.status !== 0) throw new Error('node scripts/build.mjs failed');
   }
+  // Run from a private copy of the build: other work on this checkout may rebuild dist/ (emptying dist/renderer)
+  // while the suite runs. Inside the repo so the bundles still resolve node_modules.
+  const snapshot = path.join(root, 'test-results', 'e2e-dist');
+  rmSync(snapshot, { recursive: true, force: true });
+  for (const item of ['cli.mjs', 'worker.mjs', 'renderer']) {
+    if (!existsSync(path.join(root, 'dist', item))) throw new Error(`dist/${item} is missing: the build did not produce it`);
+    cpSync(path.join(root, 'dist', item), path.join(snapshot, item), { recursive: true });
+  }
+  const cli = path.join(snapshot, 'cli.mjs');
+  process.env.RESECT_E2E_CLI = cli;
+
   const workspace = mkdtempSync(path.join(os.tmpdir(), 'resect-e2e-'));
-  const child = spawn(process.execPath, ['dist/cli.mjs', 'serve', '--port', '0', '--workspace', workspace], {
+  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--workspace', workspace], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, RESECT_WORKSPACE: workspace },
