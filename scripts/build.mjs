@@ -15,6 +15,7 @@ const nodeEntries = [
   { in: 'main/cli.ts', out: 'dist/cli.mjs' },
   { in: 'workers/host.ts', out: 'dist/worker.mjs' },
   { in: 'bench/engine.ts', out: 'dist/bench/engine.mjs' },
+  { in: 'bench/gpu-check.ts', out: 'dist/bench/gpu-check.mjs' },
 ];
 const electronEntries = [
   { in: 'main/electron/main.ts', out: 'dist/electron/main.cjs' },
