@@ -31,3 +31,4 @@ export {
 } from './store';
 export type { IterateOptions } from './store';
 export * from './types';
+export * from './schema';
