@@ -314,7 +314,9 @@ export function reshape(x: Tensor, target: readonly Dim[] | Tensor): Tensor {
       throw new GraphError(`Reshape: cannot reshape x ${fmtShape(x.shape)} (${total} elements) to ${fmtShape(want)} (${numel(out)} elements)`);
     }
   }
-  return g.addNode('Reshape', [x, st], [{ dtype: x.dtype, shape: out }])[0]!;
+  // Scalars and vectors of known values (shape arithmetic) keep their values through a reshape.
+  const known = x.known && out.length <= 1 && numel(out) === x.known.length ? x.known : undefined;
+  return g.addNode('Reshape', [x, st], [{ dtype: x.dtype, shape: out, ...(known ? { known } : {}) }])[0]!;
 }
 
 export function transpose(x: Tensor, perm?: readonly number[]): Tensor {

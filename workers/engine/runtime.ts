@@ -110,8 +110,8 @@ export async function compile(g: Graph, opts: RuntimeOptions & SerializeOptions 
   for (const { value } of g.initializers.values()) bytes += value.data.byteLength;
   if (opts.bakeParams) for (const v of g.paramValues.values()) bytes += v.data.byteLength;
   // Protobuf messages stop at 2 GB; beyond ~1.5 GB of weights the model goes to a folder with external data.
-  const big = bytes > 1.5 * 2 ** 30;
-  const s = serialize(g, { ...opts, ...(big ? { externalData: { location: 'model.onnx.data' } } : {}) });
+  const big = bytes > (opts.externalDataAbove ?? 1.5 * 2 ** 30);
+  const s = serialize(g, { ...opts, ...(big ? { externalData: { location: 'model.onnx.data', threshold: opts.externalData?.threshold ?? 1024 } } : {}) });
   if (opts.cache === false && !big) {
     const { session, provider, messages } = await createSession(s.model, opts);
     return new CompiledGraph(session, provider, messages, inputTypes);
