@@ -21,6 +21,11 @@ export interface RuntimeOptions {
   log?: (message: string) => void;
   /** false: a fresh session that the caller owns and disposes (big per-layer models); no hashing, no cache. */
   cache?: boolean;
+  /**
+   * Weights above this many bytes make compile() write the model to a temporary folder with external data
+   * and load it from there (protobuf messages stop at 2 GB). Default 1.5 GiB.
+   */
+  externalDataAbove?: number;
 }
 
 /** A host tensor: typed data and dims; the dtype comes from the graph input it feeds. */
