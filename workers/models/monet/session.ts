@@ -1,0 +1,29 @@
+/** Helpers shared by the CLI commands and worker jobs that open a Monet model: device names and mask files. */
+import { readFile } from 'node:fs/promises';
+import type { Provider } from '../../engine';
+import type { MonetConfig } from './config';
+import { MaskError, parseMaskJson, type MonetMask } from './mask';
+
+export const DEVICES: readonly Provider[] = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'];
+
+export function parseDevice(value: string): Provider {
+  if (!(DEVICES as readonly string[]).includes(value)) throw new Error(`unknown device "${value}" (expected ${DEVICES.join(', ')})`);
+  return value as Provider;
+}
+
+/** Reads and validates a mask JSON file against a model config. */
+export async function readMaskFile(config: MonetConfig, file: string): Promise<MonetMask> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new MaskError(`${file}: cannot read (${(e as Error).message})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new MaskError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  return parseMaskJson(config, json, file);
+}
