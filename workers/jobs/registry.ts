@@ -4,7 +4,15 @@
  */
 import type { JobDefinition } from './types';
 import { demoJob } from './demo';
+import { monetGenerateJob } from './monet-generate';
+import { monetPerplexityJob } from './monet-perplexity';
+import { monetInspectJob } from './monet-inspect';
+import { monetRouteJob } from './monet-route';
 
 export const jobRegistry: Record<string, JobDefinition> = {
   demo: demoJob,
+  'monet.generate': monetGenerateJob,
+  'monet.perplexity': monetPerplexityJob,
+  'monet.inspect': monetInspectJob,
+  'monet.route': monetRouteJob,
 };

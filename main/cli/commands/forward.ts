@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../../workers/engine/safetensors';
+import { MonetModel } from '../../../workers/models/monet/model';
+import { parseDevice, readMaskFile } from '../../../workers/models/monet/session';
+
+interface Opts { model: string; input: string; out: string; mask?: string; device: string; threads?: string }
+
+export function registerForward(program: Command): void {
+  program
+    .command('forward')
+    .description('run a Monet model on token ids (input_ids I64 [batch, time]) and write logits and router gates')
+    .requiredOption('--model <dir>', 'checkpoint folder (config.json + safetensors)')
+    .requiredOption('--input <file>', 'safetensors with input_ids (I64 [batch, time]) and optionally attention_mask')
+    .requiredOption('--out <file>', 'safetensors to write: logits (F32) and router.R.g1 / router.R.g2 (F32)')
+    .option('--mask <file>', 'expert mask JSON: {"layers": {"<layer>": [flat ids i*E+j]}}')
+    .option('--device <device>', 'auto, cpu, webgpu, cuda, dml or coreml (falls back to cpu)', 'cpu')
+    .option('--threads <n>', 'intra-op threads')
+    .action(async (o: Opts) => {
+      const provider = parseDevice(o.device);
+      const input = await openSafetensors(o.input);
+      const info = input.tensors.get('input_ids');
+      if (!info) throw new Error(`${o.input}: no tensor "input_ids"`);
+      if (info.dtype !== 'I64' || info.shape.length !== 2) throw new Error(`${o.input}: input_ids must be I64 [batch, time], got ${info.dtype} [${info.shape}]`);
+      const [B, T] = info.shape as [number, number];
+      const ids = (await input.read('input_ids')) as BigInt64Array;
+      let attention: Uint8Array | undefined;
+      const am = input.tensors.get('attention_mask');
+      if (am) {
+        if (am.shape.join() !== info.shape.join()) throw new Error(`${o.input}: attention_mask [${am.shape}] must have the shape of input_ids [${info.shape}]`);
+        const raw = await input.readAsFloat32('attention_mask');
+        attention = Uint8Array.from(raw, (v) => (v ? 1 : 0));
+      }
+      await input.close();
+      const model = await MonetModel.load(o.model, {
+        provider, ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}),
+        log: (m) => process.stderr.write(`resect: ${m}\n`),
+      });
+      try {
+        const masks = o.mask ? await readMaskFile(model.config, o.mask) : undefined;
+        const out = await model.forward({ ids, batch: B, time: T, attention, masks, gates: true });
+        const H = model.config.moe_heads;
+        const E = model.config.moe_experts;
+        const tensors: TensorToWrite[] = [{ name: 'logits', dtype: 'F32', shape: [B, T, model.config.vocab_size], data: out.logits! }];
+        for (const [r, g] of out.gates!.entries()) {
+          tensors.push({ name: `router.${r}.g1`, dtype: 'F32', shape: [B, T, H, E], data: g.g1 });
+          tensors.push({ name: `router.${r}.g2`, dtype: 'F32', shape: [B, T, H, E], data: g.g2 });
+        }
+        await writeSafetensors(o.out, tensors, { metadata: { model: o.model, provider: model.provider } });
+        process.stderr.write(`resect: wrote ${o.out} (logits [${B}, ${T}, ${model.config.vocab_size}], ${out.gates!.length} routers) on ${model.provider}\n`);
+      } finally {
+        await model.dispose();
+      }
+    });
+}

@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { generate } from '../../../workers/models/monet/generate';
+import { MonetModel } from '../../../workers/models/monet/model';
+import { parseDevice, readMaskFile } from '../../../workers/models/monet/session';
+import { loadTokenizer } from '../../../workers/tokenizer';
+
+interface Opts { model: string; prompt: string; maxTokens: string; temperature: string; topP: string; seed: string; mask?: string; device: string; threads?: string }
+
+const num = (name: string, v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`--${name}: "${v}" is not a number`);
+  return n;
+};
+
+export function registerGenerate(program: Command): void {
+  program
+    .command('generate')
+    .description('generate text from a prompt with a Monet model (KV cache), streaming tokens to stdout')
+    .requiredOption('--model <dir>', 'checkpoint folder with tokenizer.json')
+    .requiredOption('--prompt <text>', 'prompt text')
+    .option('--max-tokens <n>', 'tokens to generate at most', '64')
+    .option('--temperature <t>', 'sampling temperature; 0 = greedy', '0')
+    .option('--top-p <p>', 'nucleus mass in (0, 1]', '1')
+    .option('--seed <s>', 'sampling seed', '0')
+    .option('--mask <file>', 'expert mask JSON: {"layers": {"<layer>": [flat ids i*E+j]}}')
+    .option('--device <device>', 'auto, cpu, webgpu, cuda, dml or coreml (falls back to cpu)', 'cpu')
+    .option('--threads <n>', 'intra-op threads')
+    .action(async (o: Opts) => {
+      const provider = parseDevice(o.device);
+      const maxTokens = num('max-tokens', o.maxTokens);
+      if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new Error(`--max-tokens must be a positive integer, got ${o.maxTokens}`);
+      const model = await MonetModel.load(o.model, {
+        provider, ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}),
+        log: (m) => process.stderr.write(`resect: ${m}\n`),
+      });
+      try {
+        const c = model.config;
+        const eos = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
+        const tokenizer = await loadTokenizer(o.model, { bosTokenId: c.bos_token_id, eosTokenId: eos ?? null });
+        const masks = o.mask ? await readMaskFile(c, o.mask) : undefined;
+        const prompt = tokenizer.encode(o.prompt);
+        // Decode incrementally: print the text that the new token adds (multi-byte characters appear when complete).
+        const all: number[] = [];
+        let shown = '';
+        const res = await generate(model, prompt, {
+          maxTokens, temperature: num('temperature', o.temperature), topP: num('top-p', o.topP), seed: num('seed', o.seed), masks,
+          onToken: (id) => {
+            all.push(id);
+            const text = tokenizer.decode(all, { skipSpecialTokens: true });
+            if (text.startsWith(shown) && !text.endsWith('\uFFFD')) {
+              process.stdout.write(text.slice(shown.length));
+              shown = text;
+            }
+          },
+        });
+        const text = tokenizer.decode(all, { skipSpecialTokens: true });
+        if (text.startsWith(shown)) process.stdout.write(text.slice(shown.length));
+        process.stdout.write('\n');
+        process.stderr.write(`resect: ${res.tokens.length} tokens (${res.stop}) on ${model.provider}\n`);
+      } finally {
+        await model.dispose();
+      }
+    });
+}

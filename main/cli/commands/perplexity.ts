@@ -1,0 +1,47 @@
+import type { Command } from 'commander';
+import { MonetModel } from '../../../workers/models/monet/model';
+import { perplexity, readJsonlSamples } from '../../../workers/models/monet/perplexity';
+import { parseDevice, readMaskFile } from '../../../workers/models/monet/session';
+import { loadTokenizer } from '../../../workers/tokenizer';
+import { printJson } from '../shared';
+
+interface Opts { model: string; data: string; textField: string; domainField: string; mask?: string; json?: boolean; context?: string; device: string; threads?: string }
+
+export function registerPerplexity(program: Command): void {
+  program
+    .command('perplexity')
+    .description('mean NLL and perplexity of a Monet model over a JSONL dataset, overall and per domain')
+    .requiredOption('--model <dir>', 'checkpoint folder with tokenizer.json')
+    .requiredOption('--data <file>', 'JSONL file, one {"text": …, "domain": …} per line')
+    .option('--text-field <f>', 'field holding the text', 'text')
+    .option('--domain-field <f>', 'field holding the domain', 'domain')
+    .option('--mask <file>', 'expert mask JSON: {"layers": {"<layer>": [flat ids i*E+j]}}')
+    .option('--context <n>', 'window length in tokens (default max_position_embeddings)')
+    .option('--json', 'print JSON')
+    .option('--device <device>', 'auto, cpu, webgpu, cuda, dml or coreml (falls back to cpu)', 'cpu')
+    .option('--threads <n>', 'intra-op threads')
+    .action(async (o: Opts) => {
+      const provider = parseDevice(o.device);
+      const model = await MonetModel.load(o.model, {
+        provider, ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}),
+        log: (m) => process.stderr.write(`resect: ${m}\n`),
+      });
+      try {
+        const c = model.config;
+        const eos = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
+        const tokenizer = await loadTokenizer(o.model, { bosTokenId: c.bos_token_id, eosTokenId: eos ?? null });
+        const masks = o.mask ? await readMaskFile(c, o.mask) : undefined;
+        const r = await perplexity(model, tokenizer, readJsonlSamples(o.data, o.textField, o.domainField), {
+          masks, ...(o.context ? { context: Number(o.context) } : {}),
+        });
+        if (o.json) return printJson({ overall: r.overall, domains: r.domains });
+        const row = (name: string, s: { tokens: number; nll: number; ppl: number }) =>
+          process.stdout.write(`${name.padEnd(20)} ${String(s.tokens).padStart(9)}  ${s.nll.toFixed(4).padStart(8)}  ${s.ppl.toFixed(3).padStart(10)}\n`);
+        process.stdout.write(`${'domain'.padEnd(20)} ${'tokens'.padStart(9)}  ${'nll'.padStart(8)}  ${'ppl'.padStart(10)}\n`);
+        for (const [name, s] of Object.entries(r.domains)) row(name, s);
+        row('overall', r.overall);
+      } finally {
+        await model.dispose();
+      }
+    });
+}

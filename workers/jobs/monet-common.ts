@@ -1,0 +1,30 @@
+/** What the Monet jobs share: loading a model with the user's device/threads settings and progress in layers. */
+import type { JobContext } from './types';
+
+export async function loadMonetForJob(dir: string, ctx: JobContext) {
+  const { MonetModel } = await import('../models/monet/model');
+  const device = ctx.settings.device === 'tensorrt' ? 'cuda' : ctx.settings.device;
+  ctx.log(`Loading ${dir} on ${device}`);
+  const model = await MonetModel.load(dir, {
+    provider: device,
+    ...(ctx.settings.threads > 0 ? { intraOpThreads: ctx.settings.threads } : {}),
+    log: (m) => ctx.log(m),
+    onProgress: (done, total, what) => ctx.progress(done, total, 'parts', `loading ${what}`),
+    signal: ctx.signal,
+  });
+  ctx.log(`Loaded: ${model.config.num_hidden_layers} layers on ${model.provider}`);
+  return model;
+}
+
+/** The mask param shared by the jobs: the JSON mask form of workers/models/monet/mask.ts. */
+export async function maskFromParam(config: import('../models/monet/config').MonetConfig, mask: unknown) {
+  if (mask === undefined || mask === null) return undefined;
+  const { parseMaskJson } = await import('../models/monet/mask');
+  return parseMaskJson(config, mask, 'mask');
+}
+
+export async function tokenizerFor(dir: string, config: import('../models/monet/config').MonetConfig) {
+  const { loadTokenizer } = await import('../tokenizer');
+  const eos = Array.isArray(config.eos_token_id) ? config.eos_token_id[0] : config.eos_token_id;
+  return loadTokenizer(dir, { bosTokenId: config.bos_token_id, eosTokenId: eos ?? null });
+}
