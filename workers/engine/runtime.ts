@@ -173,7 +173,7 @@ async function createSession(source: Uint8Array | string, opts: RuntimeOptions):
     const earlier = failedProviders.get(p);
     if (earlier) {
       // A provider that could not start once will not start for the next graph either; say so without retrying.
-      messages.push(`provider ${p} failed to start earlier (${earlier}); ${next}`);
+      say(`provider ${p} failed to start earlier (${earlier}); ${next}`);
       continue;
     }
     try {
