@@ -33,6 +33,16 @@ def main() -> None:
 
     for _ in range(warmup):
         step()
+    if args.get("serve") == "1":
+        # Interleaved mode: the caller asks for one timed step at a time, so both peers see the same load.
+        print(json.dumps({"ready": True, "torch": torch.__version__}), flush=True)
+        for line in sys.stdin:
+            if line.strip() != "step":
+                break
+            t0 = time.perf_counter()
+            loss = step()
+            print(json.dumps({"step_ms": (time.perf_counter() - t0) * 1e3, "loss": loss}), flush=True)
+        return
     t0 = time.perf_counter()
     for _ in range(steps):
         loss = step()
