@@ -1,8 +1,9 @@
-import { createApp } from 'vue';
+import { createApp, watch } from 'vue';
 import { createPinia } from 'pinia';
 import App from './App.vue';
 import { router } from './router';
 import { api, startApi } from './api/client';
+import { ApiError } from './api/errors';
 import { applyTheme, storedTheme, useSettings } from './stores/settings';
 import { useNotifications } from './stores/notifications';
 import { useJobs } from './stores/jobs';
@@ -38,15 +39,26 @@ useConnection();
 const workspace = useWorkspace();
 const settings = useSettings();
 const jobs = useJobs();
+/** Reports a failed load, except a broken workspace: WorkspacePanel already explains that one in place. */
+const report = (what: string) => (e: unknown) => {
+  if (e instanceof ApiError && e.code === 'workspace_unavailable') return;
+  notifications.error(e, what);
+};
 api.onConnected(({ reconnected }) => {
-  const loads: [string, () => Promise<unknown>][] = [
-    ['Loading workspace', workspace.load],
-    ['Loading settings', settings.load],
-    ['Loading jobs', jobs.refresh],
-  ];
-  for (const [what, load] of loads) load().catch((e: unknown) => notifications.error(e, what));
+  workspace.load().catch(report('Loading workspace'));
+  settings.load().catch(report('Loading settings'));
+  jobs.refresh().catch(report('Loading jobs'));
   if (reconnected) notifications.info('Reconnected', 'The connection to the backend is back.');
 });
+// Jobs and settings belong to the workspace: reload them when another one is opened.
+watch(
+  () => (workspace.info ? `${workspace.info.path}\n${workspace.info.ok}` : null),
+  (now, before) => {
+    if (!before || now === before || !workspace.ok) return;
+    settings.load().catch(report('Loading settings'));
+    jobs.refresh().catch(report('Loading jobs'));
+  },
+);
 
 app.mount('#app');
 startApi();

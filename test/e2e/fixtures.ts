@@ -4,6 +4,8 @@
  */
 import { test as base, expect, type Page } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import WebSocket from 'ws';
 import type { JobInfo, MethodName, Params, Result } from '../../common/api';
 
@@ -75,6 +77,13 @@ export class NodeApi {
 export async function openApp(page: Page, server: Server, route = '/models'): Promise<void> {
   await page.goto(`${server.origin}/?token=${encodeURIComponent(server.token)}#${route}`);
   await expect(page.getByRole('status').filter({ hasText: /^Connected$/ })).toBeVisible();
+}
+
+/** Saves a screenshot for looking at (not compared) into $RESECT_SCREENSHOTS_DIR (default /tmp/resect-screens). */
+export async function snap(page: Page, name: string): Promise<void> {
+  const dir = process.env.RESECT_SCREENSHOTS_DIR ?? '/tmp/resect-screens';
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: path.join(dir, `${name}.png`) });
 }
 
 /** Starts another `resect serve` (for tests that stop or restart a backend). */

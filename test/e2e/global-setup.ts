@@ -4,7 +4,7 @@
  * stops it again.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,11 +20,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   // Run from a private copy of the build: other work on this checkout may rebuild dist/ (emptying dist/renderer)
   // while the suite runs. Inside the repo so the bundles still resolve node_modules.
   const snapshot = path.join(root, 'test-results', 'e2e-dist');
-  rmSync(snapshot, { recursive: true, force: true });
-  for (const item of ['cli.mjs', 'worker.mjs', 'renderer']) {
-    if (!existsSync(path.join(root, 'dist', item))) throw new Error(`dist/${item} is missing: the build did not produce it`);
-    cpSync(path.join(root, 'dist', item), path.join(snapshot, item), { recursive: true });
-  }
+  await snapshotBuild(snapshot);
   const cli = path.join(snapshot, 'cli.mjs');
   process.env.RESECT_E2E_CLI = cli;
 
@@ -68,4 +64,29 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
     }
     rmSync(workspace, { recursive: true, force: true });
   };
+}
+
+/** A snapshot is complete when the bundles exist and every asset index.html references was copied. */
+function completeSnapshot(dir: string): boolean {
+  const index = path.join(dir, 'renderer', 'index.html');
+  if (!existsSync(path.join(dir, 'cli.mjs')) || !existsSync(path.join(dir, 'worker.mjs')) || !existsSync(index)) return false;
+  const refs = [...readFileSync(index, 'utf8').matchAll(/(?:src|href)="\.\/([^"]+)"/g)].map((m) => m[1]!);
+  return refs.length > 0 && refs.every((r) => existsSync(path.join(dir, 'renderer', r)));
+}
+
+/** Copies dist/ (retrying while a concurrent build is rewriting it). */
+async function snapshotBuild(snapshot: string): Promise<void> {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    rmSync(snapshot, { recursive: true, force: true });
+    try {
+      for (const item of ['cli.mjs', 'worker.mjs', 'renderer']) {
+        cpSync(path.join(root, 'dist', item), path.join(snapshot, item), { recursive: true });
+      }
+    } catch {
+      /* a file vanished mid-copy: retry */
+    }
+    if (completeSnapshot(snapshot)) return;
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
+  throw new Error('dist/ is incomplete (cli.mjs, worker.mjs, renderer/): run node scripts/build.mjs');
 }

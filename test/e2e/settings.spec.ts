@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { expect, openApp, startServe, stopServe, test } from './fixtures';
+import { expect, openApp, snap, startServe, stopServe, test } from './fixtures';
 
 const background = (page: import('@playwright/test').Page) =>
   page.evaluate(() => getComputedStyle(document.body).backgroundColor);
@@ -84,6 +84,9 @@ test('a backend whose workspace cannot be opened shows the error and a way to ch
     const panel = page.getByRole('region', { name: 'The workspace cannot be used' });
     await expect(panel).toBeVisible();
     await expect(panel.getByTestId('workspace-error')).not.toBeEmpty();
+    await snap(page, 'workspace-error');
+    // Explained once, in place — not again in toasts.
+    await expect(page.getByRole('region', { name: 'Notifications' }).getByRole('alert')).toHaveCount(0);
     await panel.getByLabel('Workspace folder').fill(good);
     await panel.getByRole('button', { name: 'Open workspace' }).click();
     await expect(panel).toHaveCount(0);
