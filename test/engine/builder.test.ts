@@ -39,6 +39,10 @@ describe('graph builder: shape and dtype inference', () => {
     expect(() => op.reshape(b, [5, -1])).toThrow(/Reshape: cannot reshape x \[7, 3\] \(21 elements\)/);
     expect(() => op.softmax(a, 3)).toThrow('Softmax: axis 3 is out of range for rank 3');
     expect(() => g.input('a', 'float32', [1])).toThrow(GraphError);
+    expect(() => op.matMul(g.input('p', 'float32', ['n', 'd']), g.input('q', 'float32', ['e', 2]))).toThrow('inner dims d and e differ');
+    // Dims known only at run time match anything.
+    const u = op.reshape(a, g.input('s', 'int64', [2]));
+    expect(op.matMul(u, g.input('r', 'float32', [8, 2])).shape[1]).toBe(2);
   });
 });
 

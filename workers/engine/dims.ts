@@ -49,6 +49,18 @@ export function dimDiv(a: Dim, b: Dim): Dim | null {
 
 export const dimEq = (a: Dim, b: Dim): boolean => a === b || (typeof a === 'string' && typeof b === 'string' && show(parse(a)) === show(parse(b)));
 
+const plainName = (d: Dim): boolean => typeof d === 'string' && /^[A-Za-z_]\w*$/.test(d);
+
+/**
+ * Whether two dims may be equal at run time: two sizes or two plain names must match; derived or unknown
+ * dims ('batch*time', 'reshape?3') may equal anything.
+ */
+export function dimsCompatible(a: Dim, b: Dim): boolean {
+  if (dimEq(a, b)) return true;
+  if (typeof a === 'number' && typeof b === 'number') return false;
+  return !(plainName(a) && plainName(b));
+}
+
 export const numel = (s: Shape): Dim => s.reduce<Dim>((a, b) => dimMul(a, b), 1);
 
 /** Normalises a possibly negative axis against a rank, with an error that names the op. */

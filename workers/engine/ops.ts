@@ -3,7 +3,7 @@
 import {
   type Attr, type DType, type Dim, Graph, GraphError, ONNX_DTYPE, Tensor, fmtShape, isFloat, makeData,
 } from './graph';
-import { allStatic, broadcastShapes, dimDiv, dimEq, isStatic, normAxis, numel } from './dims';
+import { allStatic, broadcastShapes, dimDiv, dimEq, dimsCompatible, isStatic, normAxis, numel } from './dims';
 
 export type T = Tensor | number;
 
@@ -200,10 +200,7 @@ export function matMul(a: Tensor, b: Tensor): Tensor {
   const bs = b.rank === 1 ? [b.shape[0]!, 1] : b.shape;
   const k1 = as[as.length - 1]!;
   const k2 = bs[bs.length - 2]!;
-  if (!dimEq(k1, k2) && !(typeof k1 === 'string' && typeof k2 === 'number') && !(typeof k2 === 'string' && typeof k1 === 'number')) {
-    throw new GraphError(`MatMul: cannot multiply a ${fmtShape(a.shape)} by b ${fmtShape(b.shape)}: inner dims ${k1} and ${k2} differ`);
-  }
-  if (isStatic(k1) && isStatic(k2) && k1 !== k2) throw new GraphError(`MatMul: cannot multiply a ${fmtShape(a.shape)} by b ${fmtShape(b.shape)}: inner dims ${k1} and ${k2} differ`);
+  if (!dimsCompatible(k1, k2)) throw new GraphError(`MatMul: cannot multiply a ${fmtShape(a.shape)} by b ${fmtShape(b.shape)}: inner dims ${k1} and ${k2} differ`);
   let batch: Dim[];
   try {
     batch = broadcastShapes('MatMul', [{ name: 'a', shape: as.slice(0, -2) }, { name: 'b', shape: bs.slice(0, -2) }]);
@@ -222,7 +219,7 @@ export function gemm(a: Tensor, b: Tensor, c: Tensor | null = null, o: GemmOptio
   if (a.rank !== 2 || b.rank !== 2) throw new GraphError(`Gemm: a ${fmtShape(a.shape)} and b ${fmtShape(b.shape)} must be 2-D`);
   const [m, k1] = o.transA ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
   const [k2, n] = o.transB ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
-  if (isStatic(k1) && isStatic(k2) ? k1 !== k2 : !dimEq(k1, k2) && !(isStatic(k1) || isStatic(k2))) {
+  if (!dimsCompatible(k1, k2)) {
     throw new GraphError(`Gemm: cannot multiply a ${fmtShape(a.shape)}${o.transA ? 'ᵀ' : ''} by b ${fmtShape(b.shape)}${o.transB ? 'ᵀ' : ''}: inner dims ${k1} and ${k2} differ`);
   }
   const shape = [m, n];
