@@ -112,3 +112,19 @@ describe('serialisation and runtime', () => {
     expect((r.y!.data as Float32Array)[255]).toBe(6);
   });
 });
+
+describe('session cache', () => {
+  it('keeps a shared session until every compile() of it is disposed, then starts a fresh one', async () => {
+    const g = new Graph('shared');
+    g.output('y', op.add(g.input('x', 'float32', [1]), 1));
+    const a = await compile(g, { provider: 'cpu' });
+    const b = await compile(g, { provider: 'cpu' });
+    expect(b).toBe(a);
+    await a.dispose();
+    expect((await b.run({ x: { data: f32(1), dims: [1] } })).y!.data[0]).toBe(2);
+    await b.dispose();
+    const c = await compile(g, { provider: 'cpu' });
+    expect(c).not.toBe(a);
+    expect((await c.run({ x: { data: f32(2), dims: [1] } })).y!.data[0]).toBe(3);
+  });
+});

@@ -99,7 +99,21 @@ export class CompiledGraph {
     return r;
   }
 
-  async dispose(): Promise<void> { await this.session.release(); }
+  /** Set for cached graphs: how many compile() calls handed this graph out, and how to leave the cache. */
+  shared?: { refs: number; evict: () => void };
+  private released = false;
+
+  /**
+   * Releases the session. A cached graph is shared by every compile() of the same model: it is released
+   * when each of them has disposed it, and leaves the cache then, so a later compile() starts a fresh one.
+   */
+  async dispose(): Promise<void> {
+    if (this.released) return;
+    if (this.shared && --this.shared.refs > 0) return;
+    this.released = true;
+    this.shared?.evict();
+    await this.session.release();
+  }
 }
 
 const cache = new Map<string, Promise<CompiledGraph>>();
@@ -134,18 +148,31 @@ export async function compile(g: Graph, opts: RuntimeOptions & SerializeOptions 
       try { for (const c of s.external) writeSync(fd, c); } finally { closeSync(fd); }
       source = path.join(dir, 'model.onnx');
     }
-    p = createSession(source, opts).then(({ session, provider, messages }) => new CompiledGraph(session, provider, messages, inputTypes));
+    const made = createSession(source, opts).then(({ session, provider, messages }) => {
+      const c = new CompiledGraph(session, provider, messages, inputTypes);
+      c.shared = { refs: 0, evict: () => { if (cache.get(key) === made) cache.delete(key); } };
+      return c;
+    });
+    p = made;
     cache.set(key, p);
     p.catch(() => cache.delete(key));
   }
-  return p;
+  const c = await p;
+  c.shared!.refs++;
+  return c;
 }
 
 /** Drops cached sessions (tests, or when a model is unloaded). */
 export async function clearSessionCache(): Promise<void> {
   const all = [...cache.values()];
   cache.clear();
-  await Promise.all(all.map(async (p) => { try { await (await p).dispose(); } catch { /* already failed */ } }));
+  await Promise.all(all.map(async (p) => {
+    try {
+      const c = await p;
+      c.shared!.refs = 1;
+      await c.dispose();
+    } catch { /* already failed */ }
+  }));
 }
 
 async function createSession(source: Uint8Array | string, opts: RuntimeOptions): Promise<{ session: ort.InferenceSession; provider: Provider; messages: string[] }> {
