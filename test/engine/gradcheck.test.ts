@@ -82,6 +82,7 @@ const cases: (GradCase & { covers: string[] })[] = [
   { covers: [], name: 'gelu', dtype: 'float32', inputs: { a: { shape: [6] } }, build: ({ a }) => gelu(a!) },
   { covers: [], name: 'rmsNorm', inputs: { a: { shape: [2, 4] }, w: { shape: [4] } }, build: ({ a, w }) => rmsNorm(a!, w!) },
   { covers: [], name: 'softmax cross-entropy with ignore index', inputs: { a: { shape: [3, 4] }, y: idx([3], 2, -100, 0) }, build: ({ a, y }) => softmaxCrossEntropy(a!, y!, -100) },
+  { covers: [], name: 'causal attention over named batch and time dims', inputs: { q: { shape: [1, 2, 3, 2], declared: ['b', 2, 't', 2] }, k: { shape: [1, 2, 3, 2], declared: ['b', 2, 't', 2] }, v: { shape: [1, 2, 3, 2], declared: ['b', 2, 't', 2] } }, build: ({ q, k, v }) => op.reshape(causalAttention(q!, k!, v!), [1, 2, 3, 2]) },
   { covers: [], name: 'causal attention', inputs: { q: { shape: [1, 2, 3, 2] }, k: { shape: [1, 2, 3, 2] }, v: { shape: [1, 2, 3, 2] } }, build: ({ q, k, v }) => causalAttention(q!, k!, v!) },
 ];
 
