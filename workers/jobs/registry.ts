@@ -8,6 +8,7 @@ import { monetGenerateJob } from './monet-generate';
 import { monetPerplexityJob } from './monet-perplexity';
 import { monetInspectJob } from './monet-inspect';
 import { monetRouteJob } from './monet-route';
+import { monetTrainJob } from './monet-train';
 
 export const jobRegistry: Record<string, JobDefinition> = {
   demo: demoJob,
@@ -15,4 +16,5 @@ export const jobRegistry: Record<string, JobDefinition> = {
   'monet.perplexity': monetPerplexityJob,
   'monet.inspect': monetInspectJob,
   'monet.route': monetRouteJob,
+  'monet.train': monetTrainJob,
 };

@@ -4,10 +4,11 @@ import { registerServe } from './serve';
 import { registerJobs } from './jobs';
 import { registerDevices } from './devices';
 import { registerVersion } from './version';
+import { registerTrain } from './train';
 import { registerForward } from './forward';
 import { registerGenerate } from './generate';
 import { registerPerplexity } from './perplexity';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerForward, registerGenerate, registerPerplexity];
+export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerForward, registerGenerate, registerPerplexity, registerTrain];
