@@ -128,3 +128,18 @@ describe('session cache', () => {
     expect((await c.run({ x: { data: f32(2), dims: [1] } })).y!.data[0]).toBe(3);
   });
 });
+
+describe('unused inputs', () => {
+  it('leaves inputs no output needs out of the model and ignores their feeds', async () => {
+    const g = new Graph('unused');
+    const x = g.input('x', 'float32', [2]);
+    g.input('targets', 'int64', [2]);
+    g.output('y', op.neg(x));
+    const c = await compile(g, { provider: 'cpu' });
+    expect(c.inputNames).toEqual(['x']);
+    const r = await c.run({ x: { data: f32(1, 2), dims: [2] }, targets: { data: BigInt64Array.from([0n, 1n]), dims: [2] } });
+    expect(Array.from(r.y!.data as Float32Array)).toEqual([-1, -2]);
+    await expect(c.run({ x: { data: f32(1, 2), dims: [2] }, nope: { data: f32(1), dims: [1] } })).rejects.toThrow(/'nope' is not an input/);
+    expect((await compile(g, { provider: 'cpu', keepUnusedInputs: true })).inputNames).toEqual(['x', 'targets']);
+  });
+});

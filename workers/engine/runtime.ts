@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync, openSync, writeSync, closeSync } from 'node
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type DType, type Graph, type TensorData, GraphError } from './graph';
-import { type SerializeOptions, serialize } from './onnx/serialize';
+import { type SerializeOptions, modelInputs, serialize } from './onnx/serialize';
 
 export type Provider = 'auto' | 'cpu' | 'webgpu' | 'cuda' | 'dml' | 'coreml';
 
@@ -68,6 +68,7 @@ export class CompiledGraph {
     /** Why the requested provider was not used, when it was not. */
     readonly messages: readonly string[],
     private readonly inputTypes: ReadonlyMap<string, DType>,
+    private readonly unusedInputs: ReadonlySet<string> = new Set(),
   ) {}
 
   get inputNames(): readonly string[] { return this.session.inputNames; }
@@ -80,10 +81,13 @@ export class CompiledGraph {
   async run(feeds: Feeds, into?: Record<string, ort.Tensor>, outputs?: readonly string[]): Promise<Outputs> {
     const f: Record<string, ort.Tensor> = {};
     for (const [name, v] of Object.entries(feeds)) {
-      if (v instanceof ort.Tensor) { f[name] = v; continue; }
       const dt = this.inputTypes.get(name);
-      if (!dt) throw new GraphError(`run: '${name}' is not an input of this graph (inputs: ${[...this.inputTypes.keys()].join(', ')})`);
-      f[name] = toOrt(dt, (v as HostTensor).data, (v as HostTensor).dims);
+      if (!dt) {
+        // Declared inputs that no output needs were left out of the model; feeding them is harmless.
+        if (this.unusedInputs.has(name)) continue;
+        throw new GraphError(`run: '${name}' is not an input of this graph (inputs: ${[...this.inputTypes.keys()].join(', ')})`);
+      }
+      f[name] = v instanceof ort.Tensor ? v : toOrt(dt, (v as HostTensor).data, (v as HostTensor).dims);
     }
     for (const name of this.inputTypes.keys()) {
       if (!(name in f)) throw new GraphError(`run: input '${name}' is not fed`);
@@ -122,8 +126,12 @@ const failedProviders = new Map<Provider, string>();
 /** Serialises, creates (or reuses) a session and returns a runnable graph. */
 export async function compile(g: Graph, opts: RuntimeOptions & SerializeOptions = {}): Promise<CompiledGraph> {
   const inputTypes = new Map<string, DType>();
-  const baked = opts.bakeParams ? new Set(g.paramValues.keys()) : new Set<string>();
-  for (const t of g.inputs) if (!baked.has(t.name)) inputTypes.set(t.name, t.dtype);
+  const unused = new Set<string>();
+  const kept = new Set(modelInputs(g, opts).map((t) => t.name));
+  for (const t of g.inputs) {
+    if (kept.has(t.name)) inputTypes.set(t.name, t.dtype);
+    else unused.add(t.name);
+  }
 
   let bytes = 0;
   for (const { value } of g.initializers.values()) bytes += value.data.byteLength;
@@ -133,7 +141,7 @@ export async function compile(g: Graph, opts: RuntimeOptions & SerializeOptions 
   const s = serialize(g, { ...opts, ...(big ? { externalData: { location: 'model.onnx.data', threshold: opts.externalData?.threshold ?? 1024 } } : {}) });
   if (opts.cache === false && !big) {
     const { session, provider, messages } = await createSession(s.model, opts);
-    return new CompiledGraph(session, provider, messages, inputTypes);
+    return new CompiledGraph(session, provider, messages, inputTypes, unused);
   }
   const h = createHash('sha256').update(s.model);
   for (const c of s.external) h.update(c);
@@ -149,7 +157,7 @@ export async function compile(g: Graph, opts: RuntimeOptions & SerializeOptions 
       source = path.join(dir, 'model.onnx');
     }
     const made = createSession(source, opts).then(({ session, provider, messages }) => {
-      const c = new CompiledGraph(session, provider, messages, inputTypes);
+      const c = new CompiledGraph(session, provider, messages, inputTypes, unused);
       c.shared = { refs: 0, evict: () => { if (cache.get(key) === made) cache.delete(key); } };
       return c;
     });

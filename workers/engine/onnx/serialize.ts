@@ -81,6 +81,8 @@ export interface SerializeOptions {
   /** Tensors of at least `threshold` bytes go to an external data file named `location` (relative to the model). */
   externalData?: { location: string; threshold?: number };
   producer?: string;
+  /** Declare every graph input, even those no output needs (by default they are left out). */
+  keepUnusedInputs?: boolean;
 }
 
 export interface SerializedModel {
@@ -138,6 +140,18 @@ export function liveNodes(g: Graph): Node[] {
   return g.nodes.filter((n) => live.has(n));
 }
 
+/**
+ * The graph inputs the model declares: those some live node or output reads, less baked parameters, unless
+ * `keepUnusedInputs` asks for all of them.
+ */
+export function modelInputs(g: Graph, opts: SerializeOptions = {}, nodes = liveNodes(g)): Tensor[] {
+  const baked = (t: Tensor): boolean => !!opts.bakeParams && t.kind === 'param' && g.paramValues.has(t.name);
+  if (opts.keepUnusedInputs) return g.inputs.filter((t) => !baked(t));
+  const read = new Set<Tensor>(g.outputs.map((o) => o.tensor));
+  for (const n of nodes) for (const t of n.inputs) if (t) read.add(t);
+  return g.inputs.filter((t) => read.has(t) && !baked(t));
+}
+
 export function serialize(g: Graph, opts: SerializeOptions = {}): SerializedModel {
   if (g.outputs.length === 0) throw new GraphError(`graph '${g.name}' has no outputs`);
   const nodes = liveNodes(g);
@@ -181,14 +195,13 @@ export function serialize(g: Graph, opts: SerializeOptions = {}): SerializedMode
     } else graph.msg(5, tensorProto(name, v));
   };
   for (const { tensor, value } of g.initializers.values()) if (used.has(tensor)) addInit(tensor.name, value);
-  const baked = new Set<Tensor>();
   if (opts.bakeParams) {
     for (const p of g.params) {
       const v = g.paramValues.get(p.name);
-      if (v) { addInit(p.name, v); baked.add(p); }
+      if (v && used.has(p)) addInit(p.name, v);
     }
   }
-  for (const t of g.inputs) if (!baked.has(t)) graph.msg(11, valueInfo(t.name, t));
+  for (const t of modelInputs(g, opts, nodes)) graph.msg(11, valueInfo(t.name, t));
   for (const o of g.outputs) graph.msg(12, valueInfo(o.name, o.tensor));
 
   const model = new Msg()
