@@ -55,7 +55,7 @@ describe.each(['monet-vd-tiny', 'monet-hd-tiny'])('generation, padding and perpl
   it('right and left padding give the unpadded rows', async () => {
     const rows = [prompt, [1, 9, 33, 2, 70], [1, 50]];
     const T = Math.max(...rows.map((r) => r.length));
-    const solo = await Promise.all(rows.map((r) => model.forward({ ids: r, batch: 1, time: r.length, gates: true })));
+    const solo = await Promise.all(rows.map((r) => model.forward({ ids: r, batch: 1, time: r.length, gates: true, hidden: [1, 3] })));
     for (const side of ['right', 'left'] as const) {
       const ids = new BigInt64Array(rows.length * T);
       const attention = new Uint8Array(rows.length * T);
@@ -64,7 +64,8 @@ describe.each(['monet-vd-tiny', 'monet-hd-tiny'])('generation, padding and perpl
         ids[at] = BigInt(id);
         attention[at] = 1;
       }));
-      const out = await model.forward({ ids, batch: rows.length, time: T, attention, gates: true });
+      const out = await model.forward({ ids, batch: rows.length, time: T, attention, gates: true, hidden: [1, 3] });
+      expect([...out.hidden!.keys()]).toEqual([1, 3]);
       rows.forEach((r, b) => {
         const off = side === 'left' ? T - r.length : 0;
         const got = out.logits!.subarray((b * T + off) * V, (b * T + off + r.length) * V);
@@ -72,6 +73,11 @@ describe.each(['monet-vd-tiny', 'monet-hd-tiny'])('generation, padding and perpl
         const HE = model.config.moe_heads * model.config.moe_experts;
         const g = out.gates![0]!.g1.subarray((b * T + off) * HE, (b * T + off + r.length) * HE);
         expect(maxAbsDiff(g, solo[b]!.gates![0]!.g1)).toBeLessThan(1e-6);
+        const d = model.config.hidden_size;
+        for (const l of [1, 3]) {
+          const h = out.hidden!.get(l)!.subarray((b * T + off) * d, (b * T + off + r.length) * d);
+          expect(maxAbsDiff(h, solo[b]!.hidden!.get(l)!)).toBeLessThan(1e-5);
+        }
       });
     }
   });

@@ -86,7 +86,7 @@ describe.each(['monet-vd-tiny', 'monet-hd-tiny'])('exact masking vs brute force:
             for (let h = 0; h < H; h++) w += dbg.g1[(n * H + h) * E + i]! * dbg.g2[(n * H + h) * E + j]!;
             if (w === 0) continue;
             const e = expert(i, j, x);
-            for (let o = 0; o < d; o++) want[o] += w * e[o]!;
+            for (let o = 0; o < d; o++) want[o] = want[o]! + w * e[o]!;
           }
         }
         for (let o = 0; o < d; o++) worst = Math.max(worst, Math.abs(want[o]! - dbg.moe[n * d + o]!));
