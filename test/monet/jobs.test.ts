@@ -1,6 +1,6 @@
 /** The Monet worker jobs, run in-process with a recording context (as workers/host.ts would run them). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { jobRegistry } from '../../workers/jobs/registry';
 import type { JobContext } from '../../workers/jobs/types';
