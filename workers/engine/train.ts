@@ -171,6 +171,12 @@ export class Trainer {
     return new Trainer(spec, main, apply, bufs);
   }
 
+  /** Releases the step graphs' sessions (shared sessions stay alive for their other users). */
+  async dispose(): Promise<void> {
+    await this.main.dispose();
+    await this.apply?.dispose();
+  }
+
   /** Current parameter values (live buffers: copy them if you keep them across steps). */
   params(): Record<string, ort.Tensor> {
     return Object.fromEntries(this.spec.params.map((p) => [p.name, this.bufs.get(p.name)!.cur]));
