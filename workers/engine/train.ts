@@ -88,7 +88,7 @@ export function buildTrainStep(spec: TrainStepSpec): TrainStep {
   const a = new Graph(`${g.name}_apply`);
   const scale = a.input(names.scale, 'float32', []);
   const ps = params.map((p) => a.input(p.name, p.dtype, p.shape));
-  const gs = params.map((p, i) => {
+  const gs = params.map((p) => {
     const acc = a.input(names.acc(p.name), p.dtype, p.shape);
     return mul(acc, p.dtype === 'float32' ? scale : castTo(scale, p.dtype));
   });

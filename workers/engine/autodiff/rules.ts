@@ -9,7 +9,7 @@ import { type Node, type Tensor, GraphError, fmtShape } from '../graph';
 import { allStatic, isStatic, normAxis } from '../dims';
 import {
   add, attrInt, attrInts, attrStr, cast, concat, cos, div, einsum, equal, exp, expand, gatherElements, gemm,
-  greater, less, log, matMul, maximum, minimum, mul, neg, pad, pow, reduceProd, reduceSum, reshape, scatterElements,
+  less, log, matMul, maximum, minimum, mul, neg, pad, pow, reduceProd, reduceSum, reshape, scatterElements,
   scatterND, shape, sign, sin, sub, transpose, trilu, unsqueeze, where, zerosLike, gather, slice, attrFloat,
 } from '../ops';
 
