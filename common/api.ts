@@ -8,6 +8,14 @@
  * Later features add methods here: one entry per method in `methods`, one per event in `events`.
  */
 import { z } from 'zod';
+import {
+  ExportJobParamsSchema,
+  ImportJobParamsSchema,
+  MappingSchema,
+  PreviewParamsSchema,
+  SampleFilterSchema,
+  SamplePageQuerySchema,
+} from '../workers/data/schema';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Shared shapes
@@ -79,6 +87,99 @@ export const DeviceInfo = z.object({
 });
 export type DeviceInfo = z.infer<typeof DeviceInfo>;
 
+
+// ---------------------------------------------------------------------------------------------------------------
+// Datasets (workers/data; see docs/datasets.md)
+
+export const DataFormat = z.enum(['jsonl', 'json', 'csv', 'tsv', 'parquet', 'txt']);
+
+export const DomainCount = z.object({ domain: z.string().nullable(), samples: z.number(), chars: z.number(), tokens: z.number() });
+export type DomainCount = z.infer<typeof DomainCount>;
+
+export const DatasetInfo = z.object({
+  id: z.number().int(),
+  name: z.string(),
+  createdAt: z.number(),
+  source: z.string(),
+  samples: z.number(),
+  chars: z.number(),
+  /** Token estimate: ceil(chars / 4) per sample, summed. */
+  tokens: z.number(),
+  sourceBytes: z.number(),
+  domains: z.array(DomainCount),
+  scoreNames: z.array(z.string()),
+  mapping: MappingSchema.nullable(),
+});
+export type DatasetInfo = z.infer<typeof DatasetInfo>;
+
+export const ImportIssue = z.object({
+  kind: z.enum(['parse', 'encoding', 'mapping', 'empty-file', 'unsupported', 'io']),
+  file: z.string(),
+  line: z.number().optional(),
+  column: z.number().optional(),
+  offset: z.number().optional(),
+  message: z.string(),
+});
+export type ImportIssue = z.infer<typeof ImportIssue>;
+
+/** The import report kept with a dataset (first 100 issues), or a job's summary of it. */
+export const ImportReport = z.object({
+  imported: z.number(),
+  records: z.number(),
+  skippedErrors: z.number(),
+  duplicates: z.number(),
+  blank: z.number(),
+  issues: z.array(ImportIssue),
+  issueCounts: z.record(z.string(), z.number()),
+  durationMs: z.number(),
+  bytesTotal: z.number().optional(),
+  files: z.array(z.object({ file: z.string(), format: DataFormat, bytes: z.number(), records: z.number(), imported: z.number() })).optional(),
+});
+export type ImportReport = z.infer<typeof ImportReport>;
+
+export const Sample = z.object({
+  id: z.number().int(),
+  datasetId: z.number().int(),
+  text: z.string(),
+  domain: z.string().nullable(),
+  scores: z.record(z.string(), z.number()).nullable(),
+  chars: z.number(),
+  tokens: z.number(),
+  origin: z.object({ file: z.string(), line: z.number() }).nullable(),
+});
+export type Sample = z.infer<typeof Sample>;
+
+export const Detection = z.object({
+  shape: z.enum(['text', 'instruction', 'chat', 'prompt-continuation', 'unknown']),
+  confidence: z.number(),
+  mapping: MappingSchema,
+  fields: z.array(z.string()),
+  sampled: z.number(),
+  reason: z.string(),
+});
+
+export const PreviewResult = z.object({
+  detection: Detection,
+  mapping: MappingSchema,
+  samples: z.array(
+    z.object({ text: z.string(), domain: z.string().nullable(), scores: z.record(z.string(), z.number()).nullable(), file: z.string(), line: z.number() }),
+  ),
+  files: z.array(z.object({ file: z.string(), format: DataFormat, bytes: z.number() })),
+  formats: z.record(z.string(), z.object({ files: z.number(), bytes: z.number() })),
+  skippedFiles: z.array(z.string()),
+  issues: z.array(ImportIssue),
+  totalBytes: z.number(),
+});
+export type PreviewResult = z.infer<typeof PreviewResult>;
+
+export const DatasetFilter = SampleFilterSchema;
+export type DatasetFilter = z.infer<typeof DatasetFilter>;
+export { MappingSchema as DatasetMapping };
+export type DatasetMapping = z.infer<typeof MappingSchema>;
+
+const DomainLabel = z.string().trim().min(1).max(200).nullable();
+const SampleIds = z.array(z.number().int().positive()).min(1).max(100_000);
+
 // ---------------------------------------------------------------------------------------------------------------
 // Methods: name → params schema, result schema
 
@@ -110,6 +211,60 @@ export const methods = {
   },
   /** Remove finished jobs from the list (their logs stay on disk). */
   'jobs.clear': { params: z.object({}), result: z.object({ removed: z.number() }) },
+
+  // Datasets ----------------------------------------------------------------------------------------------------
+  'datasets.list': { params: z.object({}), result: z.array(DatasetInfo) },
+  /** One dataset with the report of its import. */
+  'datasets.get': {
+    params: z.object({ id: z.number().int().positive() }),
+    result: DatasetInfo.extend({ report: ImportReport.nullable() }),
+  },
+  /** Detection, mapping and the first samples of files on the backend's machine (uploads: their `path`). Writes nothing. */
+  'datasets.preview': { params: PreviewParamsSchema, result: PreviewResult },
+  /** Starts a `dataset.import` job. */
+  'datasets.import': { params: ImportJobParamsSchema, result: JobInfo },
+  /**
+   * A page of samples (keyset: pass `next` back as `cursor`). `offset` (instead of a cursor) starts the page at a
+   * position of the filtered, sorted view: for a virtual list that jumps.
+   */
+  'datasets.samples': {
+    params: SamplePageQuerySchema.extend({ offset: z.number().int().min(0).optional() }),
+    result: z.object({ samples: z.array(Sample), next: z.string().nullable() }),
+  },
+  'datasets.count': { params: SampleFilterSchema, result: z.object({ count: z.number() }) },
+  'datasets.sample': { params: z.object({ id: z.number().int().positive() }), result: Sample },
+  'datasets.histogram': {
+    params: SampleFilterSchema.extend({ bins: z.number().int().min(1).max(200).optional(), scale: z.enum(['linear', 'log']).optional() }),
+    result: z.object({ edges: z.array(z.number()), counts: z.array(z.number()), scale: z.enum(['linear', 'log']) }),
+  },
+  /** Relabels samples (`domain: null` = unlabeled). */
+  'datasets.setDomain': {
+    params: z.object({ datasetId: z.number().int().positive(), sampleIds: SampleIds, domain: DomainLabel }),
+    result: z.object({ changed: z.number() }),
+  },
+  /** Relabels a whole domain (`from: null` = the unlabeled samples); merges into `to` if it exists. */
+  'datasets.renameDomain': {
+    params: z.object({ datasetId: z.number().int().positive(), from: z.string().nullable(), to: DomainLabel }),
+    result: z.object({ changed: z.number() }),
+  },
+  'datasets.deleteSamples': {
+    params: z.object({ datasetId: z.number().int().positive(), sampleIds: SampleIds }),
+    result: z.object({ deleted: z.number() }),
+  },
+  /** Deletes every sample of a filtered view. */
+  'datasets.deleteMatching': { params: SampleFilterSchema, result: z.object({ deleted: z.number() }) },
+  'datasets.rename': { params: z.object({ id: z.number().int().positive(), name: z.string().trim().min(1).max(200) }), result: DatasetInfo },
+  'datasets.delete': { params: z.object({ id: z.number().int().positive() }), result: z.object({ deleted: z.literal(true) }) },
+  /**
+   * Starts a `dataset.export` job of a dataset or a filtered view. With `path`, to that file (the desktop app); without,
+   * to a temporary file that the browser downloads from `GET /api/download/<downloadId>` once the job succeeds.
+   */
+  'datasets.export': {
+    params: ExportJobParamsSchema.extend({ path: z.string().min(1).optional() }),
+    result: z.object({ job: JobInfo, downloadId: z.string().nullable() }),
+  },
+  /** Removes uploaded files (`PUT /api/upload`) that are no longer needed. */
+  'datasets.discardUploads': { params: z.object({ ids: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)).max(100) }), result: z.object({ removed: z.number() }) },
 } as const;
 
 export type MethodName = keyof typeof methods;
@@ -124,6 +279,8 @@ export const events = {
   'job.log': z.object({ id: z.string(), line: z.string() }),
   'settings.changed': Settings,
   'workspace.changed': WorkspaceInfo,
+  /** A dataset was edited, renamed or deleted (null: the list changed). Imports: watch the `dataset.import` job. */
+  'datasets.changed': z.object({ datasetId: z.number().nullable() }),
 } as const;
 
 export type EventName = keyof typeof events;

@@ -5,6 +5,7 @@ import { settingsHandlers } from './settings';
 import { systemHandlers } from './system';
 import { workspaceHandlers } from './workspace';
 import { jobsHandlers } from './jobs';
+import { datasetsHandlers } from './datasets';
 
 export const handlers: Handlers = {
   ...appHandlers,
@@ -12,4 +13,5 @@ export const handlers: Handlers = {
   ...systemHandlers,
   ...workspaceHandlers,
   ...jobsHandlers,
+  ...datasetsHandlers,
 };

@@ -17,6 +17,7 @@ import { ApiError, RequestMessage, type ServerMessage } from '../../common/api';
 import type { Backend } from '../backend';
 import { COMMON_HEADERS, contentSecurityPolicy } from './security';
 import { resolveStatic } from './static';
+import { handleTransfer } from './transfer';
 
 export interface ServeOptions {
   backend: Backend;
@@ -96,6 +97,7 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     if (via !== 'cookie') {
       res.setHeader('Set-Cookie', `${cookieName}=${token}; HttpOnly; SameSite=Strict; Path=/`);
     }
+    if (handleTransfer(req, res, url, backend)) return; // PUT /api/upload, GET /api/download/<id>
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' }).end();
       return;

@@ -9,6 +9,7 @@ import { mkdirSync, statSync, accessSync, constants, existsSync } from 'node:fs'
 import path from 'node:path';
 import { ApiError, Settings, type JobInfo, type JobProgress } from '../../common/api';
 import { migrate } from './migrations';
+import { migrate as migrateDatasets, recoverStore } from '../../workers/data/store';
 import { resolveUserPath } from './paths';
 
 export const ARTIFACT_DIRS = ['models', 'datasets', 'atlases', 'saes', 'edits', 'jobs'] as const;
@@ -157,6 +158,7 @@ export class Workspace {
       const check = db.pragma('quick_check', { simple: true });
       if (check !== 'ok') throw new Error(`integrity check failed (${String(check)})`);
       migrate(db);
+      migrateDatasets(db); // the ds_ tables of workers/data (docs/datasets.md)
     } catch (e) {
       try {
         db?.close();
@@ -168,6 +170,11 @@ export class Workspace {
         dir,
         `its database ${file} is unreadable or corrupt (${msg}). Choose another workspace folder, or move the file aside to start afresh.`,
       );
+    }
+    try {
+      recoverStore(db); // imports a crash left half-done, deletions that did not finish
+    } catch (e) {
+      process.stderr.write(`Could not tidy the dataset tables: ${e instanceof Error ? e.message : String(e)}\n`);
     }
     return new Workspace(dir, db);
   }

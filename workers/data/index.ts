@@ -6,6 +6,7 @@
 export { previewImport, importDataset, ImportFailedError, charCount, tokenEstimate } from './importer';
 export { detectShape, applyMapping, getPath, fillTemplate, renderChat } from './mapping';
 export { exportSamples } from './export';
+export { openDatasetStore, DATASET_DB_FILE } from './open';
 export type { ExportOptions, ExportResult } from './export';
 export {
   SCHEMA_VERSION,

@@ -4,6 +4,7 @@
  */
 import type { JobDefinition } from './types';
 import { demoJob } from './demo';
+import { datasetImportJob, datasetExportJob } from '../data/jobs';
 import { monetGenerateJob } from './monet-generate';
 import { monetPerplexityJob } from './monet-perplexity';
 import { monetInspectJob } from './monet-inspect';
@@ -12,6 +13,8 @@ import { monetTrainJob } from './monet-train';
 
 export const jobRegistry: Record<string, JobDefinition> = {
   demo: demoJob,
+  'dataset.import': datasetImportJob,
+  'dataset.export': datasetExportJob,
   'monet.generate': monetGenerateJob,
   'monet.perplexity': monetPerplexityJob,
   'monet.inspect': monetInspectJob,

@@ -4,6 +4,7 @@ import { registerServe } from './serve';
 import { registerJobs } from './jobs';
 import { registerDevices } from './devices';
 import { registerVersion } from './version';
+import { registerData } from './data';
 import { registerTrain } from './train';
 import { registerForward } from './forward';
 import { registerGenerate } from './generate';
@@ -11,4 +12,4 @@ import { registerPerplexity } from './perplexity';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerForward, registerGenerate, registerPerplexity, registerTrain];
+export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerData, registerForward, registerGenerate, registerPerplexity, registerTrain];

@@ -1,0 +1,269 @@
+/**
+ * Datasets: the store queries and edits of workers/data, served directly (they are synchronous and fast), and the
+ * `dataset.import` / `dataset.export` jobs. Uploads (`PUT /api/upload`) and downloads (`GET /api/download/<id>`) of
+ * `resect serve` live in the workspace's `tmp/` folder (see main/server/transfer.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { ApiError } from '../../common/api';
+import {
+  countSamples,
+  DatasetNotFoundError,
+  deleteDataset,
+  deleteMatching,
+  deleteSamples,
+  ftsQuery,
+  getDataset,
+  getSample,
+  lengthHistogram,
+  listDatasets,
+  previewImport,
+  querySamples,
+  renameDataset,
+  renameDomain,
+  setSampleDomain,
+  type SampleFilter,
+  type SamplePageQuery,
+} from '../../workers/data';
+import type { Backend } from '../backend';
+import type { Workspace } from '../workspace/workspace';
+import { isInside, resolveUserPath } from '../workspace/paths';
+import type { Handlers } from './router';
+
+/** Uploaded files and finished browser exports older than this are removed when the next one arrives. */
+const TMP_MAX_AGE_MS = 24 * 3600_000;
+
+export function transferDir(ws: Workspace, kind: 'uploads' | 'downloads'): string {
+  return path.join(ws.dir, 'tmp', kind);
+}
+
+export function newTransferId(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+export const TRANSFER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Removes upload/download folders older than a day (a crash or a closed tab leaves them behind). */
+export function sweepTransfers(ws: Workspace, kind: 'uploads' | 'downloads', now = Date.now()): void {
+  const dir = transferDir(ws, kind);
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    const p = path.join(dir, name);
+    try {
+      if (now - statSync(p).mtimeMs > TMP_MAX_AGE_MS) rmSync(p, { recursive: true, force: true });
+    } catch {
+      /* gone already */
+    }
+  }
+}
+
+function db(b: Backend) {
+  return b.requireWorkspace().db;
+}
+
+/** Library errors → API errors. */
+function guard<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof DatasetNotFoundError) throw new ApiError('not_found', `Dataset not found: ${e.message.replace(/^dataset /, '').replace(/ not found$/, '')}`);
+    if (e instanceof Error && e.message === 'invalid cursor') throw new ApiError('invalid_params', 'The page cursor is not valid (reload the list).');
+    throw e;
+  }
+}
+
+function requireDataset(b: Backend, id: number) {
+  const d = getDataset(db(b), id);
+  if (!d) throw new ApiError('not_found', `Dataset ${id} not found (it may have been deleted).`);
+  return d;
+}
+
+function changed(b: Backend, datasetId: number | null) {
+  b.emit('datasets.changed', { datasetId });
+}
+
+/** Paths typed by a user or given by an upload: absolute, existing. */
+function checkSources(paths: string[]): string[] {
+  return paths.map((p) => {
+    const abs = resolveUserPath(p);
+    if (!existsSync(abs)) throw new ApiError('invalid_params', `Not found: ${abs}`, { path: abs });
+    return abs;
+  });
+}
+
+/**
+ * The keyset cursor of the row just before position `offset` of a filtered, sorted view (the library's cursor:
+ * base64url JSON `[key, id]`), so a virtual list can jump far without reading the pages in between.
+ */
+function cursorAt(b: Backend, q: SamplePageQuery, offset: number): string | null {
+  if (offset <= 0) return null;
+  const parts = ['s.dataset_id = ?'];
+  const params: unknown[] = [q.datasetId];
+  if (q.domain === null) parts.push('s.domain IS NULL');
+  else if (q.domain !== undefined) {
+    parts.push('s.domain = ?');
+    params.push(q.domain);
+  }
+  const fts = q.search !== undefined ? ftsQuery(q.search) : null;
+  if (fts) {
+    parts.push('s.id IN (SELECT rowid FROM ds_fts WHERE ds_fts MATCH ?)');
+    params.push(fts);
+  }
+  const sort = q.sort ?? { by: 'id' };
+  const dir = sort.dir === 'desc' ? 'DESC' : 'ASC';
+  const order = sort.by === 'id' ? `s.id ${dir}` : `s.chars ${dir}, s.id ${dir}`;
+  const row = db(b)
+    .prepare(`SELECT s.id AS id, s.chars AS chars FROM ds_samples s WHERE ${parts.join(' AND ')} ORDER BY ${order} LIMIT 1 OFFSET ?`)
+    .get(...params, offset - 1) as { id: number; chars: number } | undefined;
+  if (!row) return null;
+  return Buffer.from(JSON.stringify([sort.by === 'id' ? row.id : row.chars, row.id])).toString('base64url');
+}
+
+function filterOf(p: SampleFilter): SampleFilter {
+  const f: SampleFilter = { datasetId: p.datasetId };
+  if (p.domain !== undefined) f.domain = p.domain;
+  if (p.search !== undefined && p.search.trim() !== '') f.search = p.search;
+  return f;
+}
+
+export const datasetsHandlers = {
+  'datasets.list': (_p, b) => listDatasets(db(b)),
+
+  'datasets.get': (p, b) => {
+    const d = requireDataset(b, p.id);
+    const row = db(b).prepare('SELECT report FROM ds_datasets WHERE id = ?').get(p.id) as { report: string | null } | undefined;
+    let report = null;
+    try {
+      report = row?.report ? JSON.parse(row.report) : null;
+    } catch {
+      /* a damaged report is simply not shown */
+    }
+    return { ...d, report };
+  },
+
+  'datasets.preview': async (p, b) => {
+    b.requireWorkspace();
+    const paths = checkSources(p.paths);
+    try {
+      return await previewImport(
+        paths.map((x) => ({ path: x })),
+        { ...(p.mapping ? { mapping: p.mapping } : {}), ...(p.limit ? { limit: p.limit } : {}), ...(p.textUnit ? { textUnit: p.textUnit } : {}) },
+      );
+    } catch (e) {
+      throw new ApiError('invalid_params', `Could not read the files: ${(e as Error).message}`);
+    }
+  },
+
+  'datasets.import': (p, b) => {
+    const scheduler = b.requireScheduler();
+    return scheduler.start('dataset.import', { ...p, paths: checkSources(p.paths) });
+  },
+
+  'datasets.samples': (p, b) => {
+    const { offset, ...q } = p;
+    const query: SamplePageQuery = { ...q, ...filterOf(q) };
+    if (q.search !== undefined && q.search.trim() === '') delete query.search;
+    return guard(() => {
+      requireDataset(b, q.datasetId);
+      if (offset !== undefined && !q.cursor) {
+        if (offset > 0) {
+          const cursor = cursorAt(b, query, offset);
+          if (!cursor) return { samples: [], next: null };
+          query.cursor = cursor;
+        }
+      }
+      return querySamples(db(b), query);
+    });
+  },
+
+  'datasets.count': (p, b) =>
+    guard(() => {
+      requireDataset(b, p.datasetId);
+      return { count: countSamples(db(b), filterOf(p)) };
+    }),
+
+  'datasets.sample': (p, b) => {
+    const s = getSample(db(b), p.id);
+    if (!s) throw new ApiError('not_found', `Sample ${p.id} not found.`);
+    return s;
+  },
+
+  'datasets.histogram': (p, b) =>
+    guard(() => {
+      requireDataset(b, p.datasetId);
+      return lengthHistogram(db(b), filterOf(p), { ...(p.bins ? { bins: p.bins } : {}), ...(p.scale ? { scale: p.scale } : {}) });
+    }),
+
+  'datasets.setDomain': (p, b) => {
+    const n = guard(() => setSampleDomain(db(b), p.datasetId, p.sampleIds, p.domain));
+    changed(b, p.datasetId);
+    return { changed: n };
+  },
+
+  'datasets.renameDomain': (p, b) => {
+    const n = guard(() => renameDomain(db(b), p.datasetId, p.from, p.to));
+    changed(b, p.datasetId);
+    return { changed: n };
+  },
+
+  'datasets.deleteSamples': (p, b) => {
+    const n = guard(() => deleteSamples(db(b), p.datasetId, p.sampleIds));
+    changed(b, p.datasetId);
+    return { deleted: n };
+  },
+
+  'datasets.deleteMatching': (p, b) => {
+    const n = guard(() => deleteMatching(db(b), filterOf(p)));
+    changed(b, p.datasetId);
+    return { deleted: n };
+  },
+
+  'datasets.rename': (p, b) => {
+    guard(() => renameDataset(db(b), p.id, p.name));
+    changed(b, p.id);
+    return requireDataset(b, p.id);
+  },
+
+  'datasets.delete': (p, b) => {
+    guard(() => deleteDataset(db(b), p.id));
+    changed(b, null);
+    return { deleted: true as const };
+  },
+
+  'datasets.export': (p, b) => {
+    const ws = b.requireWorkspace();
+    const d = requireDataset(b, p.filter.datasetId);
+    const ext = p.format === 'parquet' ? 'parquet' : 'jsonl';
+    let dest: string;
+    let downloadId: string | null = null;
+    if (p.path) {
+      dest = resolveUserPath(p.path);
+      const parent = path.dirname(dest);
+      if (!existsSync(parent) || !statSync(parent).isDirectory()) throw new ApiError('invalid_params', `The folder ${parent} does not exist.`, { path: dest });
+      if (existsSync(dest) && statSync(dest).isDirectory()) throw new ApiError('invalid_params', `${dest} is a folder; give a file name.`, { path: dest });
+    } else {
+      sweepTransfers(ws, 'downloads');
+      downloadId = newTransferId();
+      const dir = path.join(transferDir(ws, 'downloads'), downloadId);
+      mkdirSync(dir, { recursive: true });
+      const safe = d.name.replace(/[^\p{L}\p{N}._ -]+/gu, '_').replace(/^[.\s]+/, '').slice(0, 100) || 'dataset';
+      dest = path.join(dir, `${safe}.${ext}`);
+    }
+    const job = b.requireScheduler().start('dataset.export', { filter: filterOf(p.filter), format: p.format, path: dest });
+    return { job, downloadId };
+  },
+
+  'datasets.discardUploads': (p, b) => {
+    const ws = b.requireWorkspace();
+    const root = transferDir(ws, 'uploads');
+    let removed = 0;
+    for (const id of p.ids) {
+      const dir = path.join(root, id);
+      if (!isInside(root, dir) || !existsSync(dir)) continue;
+      rmSync(dir, { recursive: true, force: true });
+      removed++;
+    }
+    return { removed };
+  },
+} satisfies Partial<Handlers>;
