@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../../workers/engine/safetensors';
 import { MonetModel } from '../../../workers/models/monet/model';
-import { parseDevice, readMaskFile } from '../../../workers/models/monet/session';
+import { maskForModel, parseDevice } from '../../../workers/models/monet/session';
 
 interface Opts { model: string; input: string; out: string; mask?: string; device: string; threads?: string }
 
@@ -17,6 +17,7 @@ export function registerForward(program: Command): void {
     .option('--threads <n>', 'intra-op threads')
     .action(async (o: Opts) => {
       const provider = parseDevice(o.device);
+      const masks = await maskForModel(o.model, o.mask);
       const input = await openSafetensors(o.input);
       const info = input.tensors.get('input_ids');
       if (!info) throw new Error(`${o.input}: no tensor "input_ids"`);
@@ -36,7 +37,6 @@ export function registerForward(program: Command): void {
         log: (m) => process.stderr.write(`resect: ${m}\n`),
       });
       try {
-        const masks = o.mask ? await readMaskFile(model.config, o.mask) : undefined;
         const out = await model.forward({ ids, batch: B, time: T, attention, masks, gates: true });
         const H = model.config.moe_heads;
         const E = model.config.moe_experts;

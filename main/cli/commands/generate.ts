@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { generate } from '../../../workers/models/monet/generate';
 import { MonetModel } from '../../../workers/models/monet/model';
-import { parseDevice, readMaskFile } from '../../../workers/models/monet/session';
+import { maskForModel, parseDevice } from '../../../workers/models/monet/session';
 import { loadTokenizer } from '../../../workers/tokenizer';
 
 interface Opts { model: string; prompt: string; maxTokens: string; temperature: string; topP: string; seed: string; mask?: string; device: string; threads?: string }
@@ -27,6 +27,7 @@ export function registerGenerate(program: Command): void {
     .option('--threads <n>', 'intra-op threads')
     .action(async (o: Opts) => {
       const provider = parseDevice(o.device);
+      const masks = await maskForModel(o.model, o.mask);
       const maxTokens = num('max-tokens', o.maxTokens);
       if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new Error(`--max-tokens must be a positive integer, got ${o.maxTokens}`);
       const model = await MonetModel.load(o.model, {
@@ -37,7 +38,6 @@ export function registerGenerate(program: Command): void {
         const c = model.config;
         const eos = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
         const tokenizer = await loadTokenizer(o.model, { bosTokenId: c.bos_token_id, eosTokenId: eos ?? null });
-        const masks = o.mask ? await readMaskFile(c, o.mask) : undefined;
         const prompt = tokenizer.encode(o.prompt);
         // Decode incrementally: print the text that the new token adds (multi-byte characters appear when complete).
         const all: number[] = [];

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { MonetModel } from '../../../workers/models/monet/model';
 import { perplexity, readJsonlSamples } from '../../../workers/models/monet/perplexity';
-import { parseDevice, readMaskFile } from '../../../workers/models/monet/session';
+import { maskForModel, parseDevice } from '../../../workers/models/monet/session';
 import { loadTokenizer } from '../../../workers/tokenizer';
 import { printJson } from '../shared';
 
@@ -22,6 +22,7 @@ export function registerPerplexity(program: Command): void {
     .option('--threads <n>', 'intra-op threads')
     .action(async (o: Opts) => {
       const provider = parseDevice(o.device);
+      const masks = await maskForModel(o.model, o.mask);
       const model = await MonetModel.load(o.model, {
         provider, ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}),
         log: (m) => process.stderr.write(`resect: ${m}\n`),
@@ -30,7 +31,6 @@ export function registerPerplexity(program: Command): void {
         const c = model.config;
         const eos = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
         const tokenizer = await loadTokenizer(o.model, { bosTokenId: c.bos_token_id, eosTokenId: eos ?? null });
-        const masks = o.mask ? await readMaskFile(c, o.mask) : undefined;
         const r = await perplexity(model, tokenizer, readJsonlSamples(o.data, o.textField, o.domainField), {
           masks, ...(o.context ? { context: Number(o.context) } : {}),
         });

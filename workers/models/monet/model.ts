@@ -112,7 +112,12 @@ export class MonetModel {
     const rt = {
       provider: o.provider ?? 'cpu', cache: false,
       ...(o.intraOpThreads ? { intraOpThreads: o.intraOpThreads } : {}),
-      log: (m: string) => { this.messages.push(m); o.log?.(m); },
+      // Every part asks for the provider; say why it fell back once, not once per layer.
+      log: (m: string) => {
+        if (this.messages.length > 0 && m.includes('failed to start earlier')) return;
+        this.messages.push(m);
+        o.log?.(m);
+      },
     };
     const info = this.ckpt.weights.tensors.get('model.embed_tokens.weight')!;
     const raw = await this.ckpt.weights.read('model.embed_tokens.weight');

@@ -1,7 +1,8 @@
 /** Helpers shared by the CLI commands and worker jobs that open a Monet model: device names and mask files. */
 import { readFile } from 'node:fs/promises';
 import type { Provider } from '../../engine';
-import type { MonetConfig } from './config';
+import path from 'node:path';
+import { loadMonetConfig, type MonetConfig } from './config';
 import { MaskError, parseMaskJson, type MonetMask } from './mask';
 
 export const DEVICES: readonly Provider[] = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'];
@@ -26,4 +27,11 @@ export async function readMaskFile(config: MonetConfig, file: string): Promise<M
     throw new MaskError(`${file}: not valid JSON (${(e as Error).message})`);
   }
   return parseMaskJson(config, json, file);
+}
+
+/** Reads the model's config.json and the mask file (if any) before any weight is loaded, so mask errors come first. */
+export async function maskForModel(dir: string, file: string | undefined): Promise<MonetMask | undefined> {
+  if (!file) return undefined;
+  const { config } = await loadMonetConfig(path.join(dir, 'config.json'));
+  return readMaskFile(config, file);
 }
