@@ -2,6 +2,8 @@
 // chunking into samples, deduplication and the train/held-out split. Nothing here touches the disk or the network,
 // so the tests (test/corpus/) exercise exactly the code the build runs.
 import { createHash } from 'node:crypto';
+import { mulberry32 } from '../../workers/engine/random';
+export { mulberry32 };
 
 /** A sample as it is written to the JSONL files. */
 export interface Sample {
@@ -19,17 +21,6 @@ export interface Unit {
   text: string;
 }
 
-/** Mulberry32: a small, fast, seeded PRNG. Deterministic across platforms (32-bit integer arithmetic only). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A 32-bit seed derived from a string, so each domain / source gets its own independent stream. */
 export function seedFrom(...parts: (string | number)[]): number {

@@ -5,22 +5,14 @@
 //   float32: step 3e-3, |analytic - numeric| <= 5e-3 + 3e-2·|numeric|   (ops ORT's CPU provider has only in float)
 import { Graph, type DType, type Tensor, type TensorData, compile } from '../../workers/engine';
 import { grad } from '../../workers/engine/autodiff/grad';
+import { mulberry32 as rng } from '../../workers/engine/random';
+export { rng };
 
 export const TOL = {
   float64: { step: 1e-6, atol: 1e-6, rtol: 1e-5 },
   float32: { step: 3e-3, atol: 5e-3, rtol: 3e-2 },
 } as const;
 
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface InputSpec {
   shape: number[];

@@ -2,21 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { mulberry32 as rng } from '../../workers/engine/random';
 import {
   SafetensorsError, openSafetensors, openSource, MemorySource, encodeHeader, type SafetensorsHandle, type TensorToWrite,
 } from '../../workers/engine/safetensors';
-
-/** Small seeded PRNG (mulberry32) so every failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function validFile(): Uint8Array {
   const tensors: TensorToWrite[] = [

@@ -16,3 +16,4 @@ export { adamw, sgd, clipByGlobalNorm, globalNorm, type Optimizer, type AdamWOpt
 export { buildTrainStep, Trainer, names, type TrainStep, type TrainStepSpec, type StepResult, type TrainerStats } from './train';
 export { warmupCosine, constantLr, type Schedule, type WarmupCosineOptions } from './schedule';
 export { normal, uniform } from './init';
+export { mulberry32 } from './random';

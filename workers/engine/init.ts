@@ -1,15 +1,5 @@
 // Seeded parameter initialisers (reproducible across runs and machines).
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from './random';
 
 /** n samples of N(0, std²) as float32 (Box–Muller). */
 export function normal(n: number, std = 1, seed = 0): Float32Array {
