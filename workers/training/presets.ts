@@ -30,6 +30,8 @@ export interface TrainHyper {
   /** Fraction held out per domain when no held-out file is given. */
   valFraction: number;
   logEvery: number;
+  /** Std of the embedding init (linear weights use config.initializer_range). */
+  embedStd: number;
 }
 
 export interface Preset { description: string; config: Record<string, unknown>; hyper: TrainHyper }
@@ -62,7 +64,7 @@ const baseConfig = {
 const baseHyper: TrainHyper = {
   batch: 8, seqLen: 256, accumulate: 1, steps: 1000, lr: 3e-3, minLr: 3e-4, warmup: 50, weightDecay: 0.1,
   beta1: 0.9, beta2: 0.95, clipNorm: 1.0, momentum: 0.1, lambda: 1e-3, auxEps: 1e-6, seed: 1234,
-  checkpointEvery: 50, evalEvery: 100, evalSeqs: 8, valFraction: 0.05, logEvery: 1,
+  checkpointEvery: 50, evalEvery: 100, evalSeqs: 8, valFraction: 0.05, logEvery: 1, embedStd: 0.02,
 };
 
 export const presets: Record<string, Preset> = {
@@ -80,8 +82,11 @@ export const presets: Record<string, Preset> = {
       ...baseConfig, hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 4,
       moe_experts: 64, moe_dim: 8, moe_heads: 4, moe_topk: 4, moe_groups: 2, vocab_size: 6144, max_position_embeddings: 512,
     },
-    // Sized for ~1 hour on a shared 2-core CPU (measured ~450-600 tokens/s for 2,048-token steps).
-    hyper: { ...baseHyper, steps: 800, lr: 2e-3, minLr: 2e-4, warmup: 40, checkpointEvery: 25, evalEvery: 100, evalSeqs: 8 },
+    // Sized for ≤ 1 hour on a shared 2-core CPU (measured 400-1,700 tokens/s for 2,048-token steps, depending on load).
+    // embedStd 1: with N(0, 0.02) embeddings the attention outputs (nearly the same vector for every token early on)
+    // dominate the residual stream, the router input x̃ gets a large common component, and the sub-experts whose keys
+    // align with it win for every token: routing collapses within ~20 steps (see docs/training.md).
+    hyper: { ...baseHyper, steps: 1000, lr: 2e-3, minLr: 2e-4, warmup: 100, checkpointEvery: 25, evalEvery: 100, evalSeqs: 8, embedStd: 1 },
   },
 };
 

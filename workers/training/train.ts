@@ -130,7 +130,7 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const aux = { lambda: hyper.lambda, eps: hyper.auxEps };
   const init = resumed
     ? new Map(monetParamSpecs(config).map((s) => [s.name, resumed.weights.get(s.name)!.data]))
-    : initMonetParams(config, hyper.seed);
+    : initMonetParams(config, hyper.seed, config.initializer_range ?? 0.02, hyper.embedStd);
   const running = initRunningStats(config);
   if (resumed) for (const k of running.keys()) running.set(k, Float32Array.from(resumed.weights.get(k)!.data));
   const tg: MonetTrainGraph = buildMonetTrainGraph(config, { batch: hyper.batch, seqLen: hyper.seqLen, momentum: hyper.momentum, aux, init });

@@ -24,7 +24,7 @@ export function defaultTokenizerDir(): string {
 
 interface TrainCliOptions {
   data: string[]; out: string; preset: string; config?: string; heldout?: string[]; tokenizer?: string; steps?: number; batch?: number;
-  seqLen?: number; accumulate?: number; lr?: number; lambda?: number; evalEvery?: number; checkpointEvery?: number; seed?: number; device: string;
+  seqLen?: number; accumulate?: number; lr?: number; lambda?: number; embedStd?: number; evalEvery?: number; checkpointEvery?: number; seed?: number; device: string;
   threads?: number; resume?: boolean; dtype: string; maxMinutes?: number; quiet?: boolean;
 }
 
@@ -49,6 +49,7 @@ function registerTrainCommand(program: Command): void {
     .option('--accumulate <n>', 'micro-batches per step (gradient accumulation)', int)
     .option('--lr <x>', 'peak learning rate', num)
     .option('--lambda <x>', 'weight of the uniformity and ambiguity losses (spec §4.1: 1e-3)', num)
+    .option('--embed-std <x>', 'std of the embedding initialisation', num)
     .option('--eval-every <n>', 'validation interval in steps', int)
     .option('--checkpoint-every <n>', 'checkpoint interval in steps', int)
     .option('--seed <n>', 'seed (init, data order)', int)
@@ -68,6 +69,7 @@ function registerTrainCommand(program: Command): void {
       if (opts.accumulate !== undefined) hyper.accumulate = Math.max(1, opts.accumulate);
       if (opts.lr !== undefined) hyper.lr = opts.lr;
       if (opts.lambda !== undefined) hyper.lambda = opts.lambda;
+      if (opts.embedStd !== undefined) hyper.embedStd = opts.embedStd;
       if (opts.evalEvery !== undefined) hyper.evalEvery = opts.evalEvery;
       if (opts.checkpointEvery !== undefined) hyper.checkpointEvery = opts.checkpointEvery;
       if (opts.seed !== undefined) hyper.seed = opts.seed;

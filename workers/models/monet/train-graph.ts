@@ -72,15 +72,18 @@ export function monetParamSpecs(config: MonetConfig): { name: string; shape: num
   return expectedTensors(config, dims).filter((s) => !s.name.includes('.norm1.') && !s.name.includes('.norm2.')).map((s) => ({ name: s.name, shape: s.shape }));
 }
 
-/** Seeded initialisation (HF `_init_weights`): linear weights and embeddings ~ N(0, std), biases and b1/b2/b 0, norms 1. */
-export function initMonetParams(config: MonetConfig, seed = 0, std = config.initializer_range ?? 0.02): Map<string, Float32Array> {
+/**
+ * Seeded initialisation (HF `_init_weights`): linear weights ~ N(0, std), embeddings ~ N(0, embedStd) (default std),
+ * biases and b1/b2/b 0, norms 1.
+ */
+export function initMonetParams(config: MonetConfig, seed = 0, std = config.initializer_range ?? 0.02, embedStd = std): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   monetParamSpecs(config).forEach((s, i) => {
     const n = s.shape.reduce((a, b) => a * b, 1);
     let data: Float32Array;
     if (s.name.endsWith('layernorm.weight') || s.name === 'model.norm.weight') data = new Float32Array(n).fill(1);
     else if (s.name.endsWith('.bias') || /moe\.b[12]?$/.test(s.name)) data = new Float32Array(n);
-    else data = normal(n, std, (seed * 7919 + i * 104729 + 1) >>> 0);
+    else data = normal(n, s.name === 'model.embed_tokens.weight' ? embedStd : std, (seed * 7919 + i * 104729 + 1) >>> 0);
     out.set(s.name, data);
   });
   return out;
