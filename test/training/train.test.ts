@@ -12,6 +12,7 @@ import {
 import { saveCheckpoint } from '../../workers/training/checkpoint';
 import { presetConfig } from '../../workers/training/presets';
 import { train } from '../../workers/training/train';
+import { monetTrainJob } from '../../workers/jobs/monet-train';
 
 const root = path.resolve(__dirname, '../..');
 const tokenizerDir = path.join(root, 'assets/tokenizer');
@@ -201,5 +202,22 @@ describe('Monet training', () => {
     expect(state.step).toBe(2);
     expect(state.nextSequence).toBe(4);
     await expect(train({ data: [corpus.train], out: dir, preset: 'tiny', tokenizerDir })).rejects.toThrow(/--resume/);
+  });
+
+  it('runs as the monet.train job: progress in steps, log lines, metrics.jsonl in the output folder', async () => {
+    const ws = tmp();
+    const progress: number[] = [];
+    const logs: string[] = [];
+    const params = monetTrainJob.params.parse({ data: [corpus.train], heldout: [corpus.heldout], preset: 'tiny', steps: 4, batch: 2, seqLen: 16, evalEvery: 2, tokenizer: tokenizerDir, logEvery: 1 });
+    const r = await monetTrainJob.run(params, {
+      progress: (done) => progress.push(done), log: (l) => logs.push(l), signal: new AbortController().signal, workspace: ws, jobId: 'j1',
+      settings: { device: 'cpu', threads: 0 } as never,
+    }) as { step: number; metrics: string };
+    expect(r.step).toBe(4);
+    expect(progress).toEqual([1, 2, 3, 4]);
+    expect(logs.some((l) => l.startsWith('eval @2'))).toBe(true);
+    const recs = readFileSync(r.metrics, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    expect(recs.filter((x) => x.type === 'step')).toHaveLength(4);
+    expect(recs.filter((x) => x.type === 'eval').length).toBeGreaterThanOrEqual(2);
   });
 });
