@@ -181,6 +181,59 @@ const DomainLabel = z.string().trim().min(1).max(200).nullable();
 const SampleIds = z.array(z.number().int().positive()).min(1).max(100_000);
 
 // ---------------------------------------------------------------------------------------------------------------
+// Models (main/models; see docs/models-view.md)
+
+/** What a Monet checkpoint is, from config.json and the safetensors headers (nothing loaded). */
+export const ModelSummary = z.object({
+  decompose: z.enum(['vertical', 'horizontal']),
+  layers: z.number(),
+  hiddenSize: z.number(),
+  attentionHeads: z.number(),
+  experts: z.number(),
+  expertDim: z.number(),
+  routingHeads: z.number(),
+  topk: z.number(),
+  groups: z.number(),
+  routerLayers: z.array(z.number()),
+  vocabSize: z.number(),
+  maxPositions: z.number(),
+  parameters: z.number(),
+  bytesOnDisk: z.number(),
+  /** Tensor count per stored dtype. */
+  dtypes: z.record(z.string(), z.number()),
+});
+export type ModelSummary = z.infer<typeof ModelSummary>;
+
+export const ModelInfo = z.object({
+  /** `default` for the embedded default model. */
+  id: z.string(),
+  name: z.string(),
+  /** Absolute folder on the backend's machine (what jobs take as `model`). */
+  path: z.string(),
+  builtin: z.boolean(),
+  addedAt: z.number().nullable(),
+  /** Null when the folder cannot be opened any more; `error` says why. */
+  summary: ModelSummary.nullable(),
+  error: z.string().nullable(),
+  tokenizer: z.enum(['tokenizer.json', 'tokenizer.model']).nullable(),
+});
+export type ModelInfo = z.infer<typeof ModelInfo>;
+
+export const ModelDetails = ModelInfo.extend({
+  /** config.json as stored. */
+  config: z.record(z.string(), z.unknown()),
+  /** Keys absent from config.json that took a code default. */
+  defaulted: z.array(z.string()),
+  derived: z
+    .object({ headDim: z.number(), routerLayers: z.array(z.number()), sigmaStar: z.number(), compositeExperts: z.number(), routers: z.number() })
+    .nullable(),
+  files: z.array(z.object({ name: z.string(), bytes: z.number() })),
+  unusedTensors: z.array(z.string()),
+});
+export type ModelDetails = z.infer<typeof ModelDetails>;
+
+
+// ---------------------------------------------------------------------------------------------------------------
 // Methods: name → params schema, result schema
 
 export const methods = {
@@ -265,6 +318,20 @@ export const methods = {
   },
   /** Removes uploaded files (`PUT /api/upload`) that are no longer needed. */
   'datasets.discardUploads': { params: z.object({ ids: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/)).max(100) }), result: z.object({ removed: z.number() }) },
+
+  // Models ------------------------------------------------------------------------------------------------------
+  /** The default model (when installed) first, then the folders opened in this workspace. */
+  'models.list': { params: z.object({}), result: z.array(ModelInfo) },
+  /** Checks a checkpoint folder on the backend's machine (config.json + safetensors headers) and lists it. */
+  'models.add': { params: z.object({ path: z.string().min(1), name: z.string().trim().max(200).optional() }), result: ModelInfo },
+  /** Drops a model from the list; its files are never touched. */
+  'models.remove': { params: z.object({ id: z.string().min(1) }), result: z.object({ removed: z.literal(true) }) },
+  'models.get': { params: z.object({ id: z.string().min(1) }), result: ModelDetails },
+  /** Reads and checks a MASK.json against a model; pass `mask` on as a job's `mask` param. */
+  'models.loadMask': {
+    params: z.object({ id: z.string().min(1), path: z.string().min(1) }),
+    result: z.object({ path: z.string(), mask: z.record(z.string(), z.unknown()), layers: z.number(), entries: z.number() }),
+  },
 } as const;
 
 export type MethodName = keyof typeof methods;
@@ -277,10 +344,14 @@ export type Result<M extends MethodName> = z.infer<(typeof methods)[M]['result']
 export const events = {
   'job.update': JobInfo,
   'job.log': z.object({ id: z.string(), line: z.string() }),
+  /** Streamed output of a running job (generated tokens): only the new text, in order. Not stored: late clients read the result. */
+  'job.output': z.object({ id: z.string(), text: z.string() }),
   'settings.changed': Settings,
   'workspace.changed': WorkspaceInfo,
   /** A dataset was edited, renamed or deleted (null: the list changed). Imports: watch the `dataset.import` job. */
   'datasets.changed': z.object({ datasetId: z.number().nullable() }),
+  /** The models list changed (added or removed). */
+  'models.changed': z.object({}),
 } as const;
 
 export type EventName = keyof typeof events;

@@ -53,6 +53,7 @@ async function runJob(start: StartMessage): Promise<void> {
   const ctx: JobContext = {
     progress: (done, total, unit, message) => void send({ type: 'progress', done, total, unit, ...(message !== undefined ? { message } : {}) }),
     log: (line) => void send({ type: 'log', line: String(line) }),
+    output: (text) => void send({ type: 'output', text: String(text) }),
     signal: controller.signal,
     workspace: start.workspace,
     jobId: start.jobId,

@@ -7,6 +7,7 @@
  * - A worker that crashes, exits non-zero or is killed from outside fails its job with the reason; nothing else
  *   is affected.
  * - Each job's log is `jobs/<id>/log.txt` in the workspace, and each line is also pushed as `job.log`.
+ * - Streamed output (`ctx.output`, e.g. generated tokens) is pushed as `job.output` with only the new text; not stored.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, openSync, writeSync, closeSync, readFileSync, existsSync } from 'node:fs';
@@ -250,6 +251,10 @@ export class JobScheduler {
         return;
       case 'log':
         this.appendLog(a, m.line);
+        return;
+      case 'output':
+        // Streamed text goes straight to clients: not throttled, not stored (the job's log and result keep it).
+        if (a.job.state === 'running' && m.text) this.o.emit('job.output', { id: a.job.id, text: m.text });
         return;
       case 'error':
         a.lastErrorLine = m.message;

@@ -9,14 +9,16 @@ import { fixtureWithTokenizer } from './helpers';
 function recorder() {
   const progress: { done: number; total: number | null; unit: string; message?: string }[] = [];
   const logs: string[] = [];
+  const outputs: string[] = [];
   const ctx: JobContext = {
     progress: (done, total, unit, message) => progress.push({ done, total, unit, ...(message !== undefined ? { message } : {}) }),
     log: (line) => logs.push(line),
+    output: (text) => outputs.push(text),
     signal: new AbortController().signal,
     workspace: '/tmp', jobId: 'test',
     settings: { theme: 'system', device: 'cpu', threads: 1, maxHeavyJobs: 1 },
   };
-  return { ctx, progress, logs };
+  return { ctx, progress, logs, outputs };
 }
 const runJob = (kind: string, params: unknown, ctx: JobContext) => {
   const def = jobRegistry[kind]!;
@@ -41,12 +43,15 @@ describe('Monet jobs', () => {
     expect(r.bytesOnDisk).toBeGreaterThanOrEqual((r.parameters as number) * 4);
   });
 
-  it('monet.generate streams tokens as progress messages and log lines', async () => {
-    const { ctx, progress } = recorder();
+  it('monet.generate streams the new text as output, counts tokens as progress and logs lines', async () => {
+    const { ctx, progress, outputs, logs } = recorder();
     const r = (await runJob('monet.generate', { model: dir, prompt: 'hello', maxTokens: 6 }, ctx)) as { text: string; tokens: number[] };
     const tokenEvents = progress.filter((p) => p.unit === 'tokens');
     expect(tokenEvents.map((p) => p.done)).toEqual(r.tokens.map((_, i) => i + 1));
-    expect(tokenEvents.at(-1)!.message).toBe(r.text);
+    expect(tokenEvents.every((p) => p.message === undefined)).toBe(true);
+    expect(outputs.length).toBeGreaterThan(0);
+    expect(outputs.join('')).toBe(r.text);
+    expect(logs.some((l) => l.includes('tokens/s'))).toBe(true);
   });
 
   it('monet.perplexity reports tokens and domains from inline samples', async () => {

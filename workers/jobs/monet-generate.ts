@@ -1,6 +1,7 @@
 /**
- * `monet.generate`: generates from a prompt with a KV cache. Tokens stream as progress messages (`message` holds
- * the text so far) and one log line per token chunk; the result holds the whole text and the token ids.
+ * `monet.generate`: generates from a prompt with a KV cache. Tokens stream as `ctx.output` (only the new text, pushed
+ * to clients as `job.output`), progress counts tokens, and the log gets one line per ~80 characters; the result holds
+ * the whole text and the token ids.
  */
 import { z } from 'zod';
 import { defineJob } from './types';
@@ -29,13 +30,19 @@ export const monetGenerateJob = defineJob({
       const prompt = tokenizer.encode(p.prompt);
       const ids: number[] = [];
       let pendingLine = '';
+      let streamed = '';
       const t0 = performance.now();
       const res = await generate(model, prompt, {
         maxTokens: p.maxTokens, temperature: p.temperature, topP: p.topP, seed: p.seed, masks, signal: ctx.signal,
         onToken: (id) => {
           ids.push(id);
           const text = tokenizer.decode(ids, { skipSpecialTokens: true });
-          ctx.progress(ids.length, p.maxTokens, 'tokens', text);
+          ctx.progress(ids.length, p.maxTokens, 'tokens');
+          // Stream only the new text; hold back a trailing incomplete UTF-8 sequence (decoded as U+FFFD).
+          if (!text.endsWith('\uFFFD') && text.startsWith(streamed) && text.length > streamed.length) {
+            ctx.output?.(text.slice(streamed.length));
+            streamed = text;
+          }
           pendingLine += tokenizer.decode([id], { skipSpecialTokens: true });
           if (pendingLine.includes('\n') || pendingLine.length >= 80) {
             ctx.log(pendingLine.replace(/\n$/, ''));

@@ -20,6 +20,8 @@ export type ToWorker = StartMessage | CancelMessage;
 export type FromWorker =
   | { type: 'progress'; done: number; total: number | null; unit: string; message?: string }
   | { type: 'log'; line: string }
+  /** Streamed output (e.g. generated text): only the new text since the last one. Pushed as `job.output`, not stored. */
+  | { type: 'output'; text: string }
   | { type: 'result'; value: unknown }
   | { type: 'cancelled' }
   | { type: 'error'; message: string };

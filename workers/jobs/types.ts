@@ -7,6 +7,11 @@ export interface JobContext {
   progress(done: number, total: number | null, unit: string, message?: string): void;
   /** One line for the job's log (kept in `jobs/<id>/log.txt`, streamed to the UI). */
   log(line: string): void;
+  /**
+   * Streamed output (generated tokens): only the new text. Reaches clients as `job.output` events at once; it is not
+   * kept (log what should be kept). Optional so bare test contexts need not provide it.
+   */
+  output?(text: string): void;
   /** Aborted when the user cancels. Check it between steps; throw `signal.reason` or return early. */
   signal: AbortSignal;
   /** Absolute path of the workspace folder. */
