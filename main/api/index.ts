@@ -6,6 +6,7 @@ import { systemHandlers } from './system';
 import { workspaceHandlers } from './workspace';
 import { jobsHandlers } from './jobs';
 import { datasetsHandlers } from './datasets';
+import { modelsHandlers } from './models';
 
 export const handlers: Handlers = {
   ...appHandlers,
@@ -14,4 +15,5 @@ export const handlers: Handlers = {
   ...workspaceHandlers,
   ...jobsHandlers,
   ...datasetsHandlers,
+  ...modelsHandlers,
 };
