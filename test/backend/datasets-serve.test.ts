@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 const put = (query: string, body: Uint8Array | string, headers: Record<string, string> = { Authorization: `Bearer ${s.token}` }) =>
-  fetch(`${s.base}/api/upload?${query}`, { method: 'PUT', body, headers });
+  fetch(`${s.base}/api/upload?${query}`, { method: 'PUT', body: body as BodyInit, headers });
 
 describe('upload and download endpoints', () => {
   it('need the token, safe names, and respect the size limit', async () => {
