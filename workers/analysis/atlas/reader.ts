@@ -1,0 +1,351 @@
+/**
+ * Reading a built atlas (build.ts): open it, per-expert stats, per-domain means, top contexts, sorted/filtered expert
+ * lists, the E×E map of a group, text/token search over top contexts, and promoted output tokens.
+ *
+ *   const atlas = await openAtlas(dir);
+ *   atlas.expert(group, id)            → counts, scores, domain means, dominant domain and skew, histogram, correlation
+ *   atlas.topContexts(group, id)       → [{ rank, score, left, token, right, domain, sample, ref, pos }]
+ *   atlas.list(group, { sort, ... })   → a page of experts with their summary
+ *   atlas.close()
+ *
+ * Arrays of a group are read on first use and kept (one group of the 1.4B model: ≈ 60 MB); contexts stay in SQLite.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Database } from 'better-sqlite3';
+import { openSafetensors, type SafetensorsHandle } from '../../engine/safetensors';
+import type { AtlasMeta } from './build';
+
+export interface DomainMean { domain: string; mean: number; tokens: number }
+
+export interface ExpertSummary {
+  group: number;
+  id: number;
+  i: number;
+  j: number;
+  /** Tokens with S > threshold. */
+  count: number;
+  /** count / tokens. */
+  frequency: number;
+  /** Σ S over all tokens. */
+  totalScore: number;
+  /** Mean S over all tokens. */
+  meanScore: number;
+  dominant: string | null;
+  /** Top domain mean / second (Infinity when the second is 0 and the first is not; 0 when unused). */
+  skew: number;
+  /** Pearson r with the atlas score over every scored token (null without a score or when undefined). */
+  correlation: number | null;
+}
+
+export interface ExpertStats extends ExpertSummary {
+  domains: DomainMean[];
+  histogram: { edges: number[]; counts: number[] };
+  corrSums: { sx: number; sy: number; sxy: number; sxx: number; syy: number; n: number } | null;
+}
+
+export interface TopContext { rank: number; score: number; left: string; token: string; right: string; domain: string; sample: number; ref: number; pos: number }
+
+export type SortKey = 'id' | 'count' | 'score' | 'skew' | 'correlation';
+
+export interface ListQuery {
+  sort?: SortKey;
+  dir?: 'asc' | 'desc';
+  offset?: number;
+  limit?: number;
+  /** Only experts whose dominant domain is this. */
+  domain?: string;
+  /** Only experts with at least this many active tokens. */
+  minCount?: number;
+  /** Only experts with skew ≥ this. */
+  minSkew?: number;
+  /** Only these flat ids. */
+  ids?: number[];
+}
+
+interface GroupArrays {
+  count: Float64Array;
+  sum: Float64Array;
+  domainSum: Float64Array | null;
+  hist: Int32Array;
+  corr: Record<'sx' | 'sy' | 'sxy' | 'sxx' | 'syy' | 'n', Float64Array> | null;
+  dirI: Float32Array;
+  dirJ: Float32Array;
+  /** Derived: dominant domain index (−1 = none) and skew per expert. */
+  dominant: Int16Array;
+  skew: Float32Array;
+  correlation: Float64Array | null;
+}
+
+export class Atlas {
+  private readonly groupCache = new Map<number, GroupArrays>();
+  private db: Database | null = null;
+  private vocab: string[] | null = null;
+  private lmHead: { W: Float32Array; norm: Float32Array; V: number } | null = null;
+
+  constructor(readonly dir: string, readonly meta: AtlasMeta, private readonly stats: SafetensorsHandle) {}
+
+  get E(): number { return this.meta.model.E; }
+  get groups(): number { return this.meta.model.routerLayers.length; }
+
+  async close(): Promise<void> {
+    this.db?.close();
+    this.db = null;
+    await this.stats.close();
+  }
+
+  private async sqlite(): Promise<Database> {
+    if (!this.db) {
+      const { default: Sqlite } = await import('better-sqlite3');
+      this.db = new Sqlite(path.join(this.dir, 'contexts.sqlite'), { readonly: true, fileMustExist: true });
+    }
+    return this.db;
+  }
+
+  checkGroup(group: number): void {
+    if (!Number.isInteger(group) || group < 0 || group >= this.groups) throw new RangeError(`group ${group} is out of range (0…${this.groups - 1})`);
+  }
+
+  checkExpert(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.E * this.E) throw new RangeError(`expert ${id} is out of range (0…${this.E * this.E - 1})`);
+  }
+
+  async group(group: number): Promise<GroupArrays> {
+    this.checkGroup(group);
+    const hit = this.groupCache.get(group);
+    if (hit) return hit;
+    const p = `g${group}`;
+    const has = (n: string) => this.stats.tensors.has(`${p}.${n}`);
+    const f64 = async (n: string) => (await this.stats.read(`${p}.${n}`)) as Float64Array;
+    const count = await f64('count');
+    const sum = await f64('sum');
+    const domainSum = has('domain_sum') ? await f64('domain_sum') : null;
+    const hist = (await this.stats.read(`${p}.hist`)) as Int32Array;
+    const corr = has('corr_n')
+      ? { sx: await f64('corr_sx'), sy: await f64('corr_sy'), sxy: await f64('corr_sxy'), sxx: await f64('corr_sxx'), syy: await f64('corr_syy'), n: await f64('corr_n') }
+      : null;
+    const dirI = (await this.stats.read(`${p}.dir_i`)) as Float32Array;
+    const dirJ = (await this.stats.read(`${p}.dir_j`)) as Float32Array;
+    const EE = this.E * this.E;
+    const D = this.meta.domains.length;
+    const dominant = new Int16Array(EE).fill(-1);
+    const skew = new Float32Array(EE);
+    if (domainSum) {
+      const toks = this.meta.domains.map((d) => d.tokens);
+      for (let id = 0; id < EE; id++) {
+        let best = -1;
+        let m1 = 0;
+        let m2 = 0;
+        for (let d = 0; d < D; d++) {
+          const m = toks[d]! > 0 ? domainSum[d * EE + id]! / toks[d]! : 0;
+          if (m > m1) {
+            m2 = m1;
+            m1 = m;
+            best = d;
+          } else if (m > m2) m2 = m;
+        }
+        dominant[id] = best;
+        skew[id] = m1 === 0 ? 0 : m2 === 0 ? Infinity : m1 / m2;
+      }
+    }
+    let correlation: Float64Array | null = null;
+    if (corr && this.meta.score) {
+      correlation = new Float64Array(EE);
+      for (let id = 0; id < EE; id++) correlation[id] = this.pearson(corr, id) ?? Number.NaN;
+    }
+    const g: GroupArrays = { count, sum, domainSum, hist, corr, dirI, dirJ, dominant, skew, correlation };
+    this.groupCache.set(group, g);
+    return g;
+  }
+
+  /** Pearson r over every scored token: x = S (0 where the expert is inactive), y = the sample score. */
+  private pearson(corr: NonNullable<GroupArrays['corr']>, id: number): number | null {
+    const s = this.meta.score;
+    if (!s || s.n < 2) return null;
+    const n = s.n;
+    const sx = corr.sx[id]!;
+    const sxx = corr.sxx[id]!;
+    const sxy = corr.sxy[id]!;
+    const vx = n * sxx - sx * sx;
+    const vy = n * s.syy - s.sy * s.sy;
+    if (!(vx > 0) || !(vy > 0)) return null;
+    return (n * sxy - sx * s.sy) / Math.sqrt(vx * vy);
+  }
+
+  private summary(g: GroupArrays, group: number, id: number): ExpertSummary {
+    const tokens = this.meta.tokens;
+    const d = g.dominant[id]!;
+    const r = g.correlation ? g.correlation[id]! : Number.NaN;
+    return {
+      group, id, i: Math.floor(id / this.E), j: id % this.E,
+      count: g.count[id]!, frequency: tokens ? g.count[id]! / tokens : 0,
+      totalScore: g.sum[id]!, meanScore: tokens ? g.sum[id]! / tokens : 0,
+      dominant: d >= 0 ? this.meta.domains[d]!.name : null,
+      skew: g.skew[id]!,
+      correlation: Number.isNaN(r) ? null : r,
+    };
+  }
+
+  async expert(group: number, id: number): Promise<ExpertStats> {
+    this.checkExpert(id);
+    const g = await this.group(group);
+    const EE = this.E * this.E;
+    const B = this.meta.options.bins;
+    const domains = this.meta.domains.map((d, k) => ({ domain: d.name, tokens: d.tokens, mean: g.domainSum && d.tokens > 0 ? g.domainSum[k * EE + id]! / d.tokens : 0 }));
+    const c = g.corr;
+    return {
+      ...this.summary(g, group, id),
+      domains,
+      histogram: { edges: this.meta.options.histEdges, counts: Array.from(g.hist.subarray(id * B, (id + 1) * B)) },
+      corrSums: c ? { sx: c.sx[id]!, sy: c.sy[id]!, sxy: c.sxy[id]!, sxx: c.sxx[id]!, syy: c.syy[id]!, n: c.n[id]! } : null,
+    };
+  }
+
+  async domainMeans(group: number, id: number): Promise<DomainMean[]> {
+    return (await this.expert(group, id)).domains;
+  }
+
+  async topContexts(group: number, id: number, limit = 1000): Promise<TopContext[]> {
+    this.checkGroup(group);
+    this.checkExpert(id);
+    const db = await this.sqlite();
+    return db
+      .prepare(`SELECT t.rank, t.score, o.left, o.token, o.right, o.domain, o.sample, o.ref, o.pos FROM top t JOIN occ o ON o.id = t.occ
+                WHERE t.grp = ? AND t.expert = ? ORDER BY t.rank LIMIT ?`)
+      .all(group, id, limit) as TopContext[];
+  }
+
+  /** Summaries of experts, filtered and sorted (ties by id), a page at a time. */
+  async list(group: number, q: ListQuery = {}): Promise<{ total: number; experts: ExpertSummary[] }> {
+    const g = await this.group(group);
+    const EE = this.E * this.E;
+    const domainIdx = q.domain !== undefined ? this.meta.domains.findIndex((d) => d.name === q.domain) : null;
+    let ids: number[] = [];
+    const src = q.ids ?? null;
+    const keep = (id: number) =>
+      (domainIdx === null || g.dominant[id] === domainIdx) && (q.minCount === undefined || g.count[id]! >= q.minCount) && (q.minSkew === undefined || g.skew[id]! >= q.minSkew);
+    if (src) ids = src.filter((id) => Number.isInteger(id) && id >= 0 && id < EE && keep(id));
+    else for (let id = 0; id < EE; id++) if (keep(id)) ids.push(id);
+    const sort = q.sort ?? 'count';
+    const sign = (q.dir ?? (sort === 'id' ? 'asc' : 'desc')) === 'asc' ? 1 : -1;
+    const key: (id: number) => number =
+      sort === 'id' ? (id) => id
+      : sort === 'count' ? (id) => g.count[id]!
+      : sort === 'score' ? (id) => g.sum[id]!
+      : sort === 'skew' ? (id) => g.skew[id]!
+      : (id) => (g.correlation ? g.correlation[id]! : Number.NaN);
+    const keys = new Float64Array(EE);
+    for (const id of ids) {
+      const k = key(id);
+      keys[id] = Number.isNaN(k) ? -Infinity * sign : k;
+    }
+    ids.sort((a, b) => {
+      const ka = keys[a]!;
+      const kb = keys[b]!;
+      return ka < kb ? -sign : ka > kb ? sign : a - b;
+    });
+    const offset = q.offset ?? 0;
+    const limit = q.limit ?? 100;
+    return { total: ids.length, experts: ids.slice(offset, offset + limit).map((id) => this.summary(g, group, id)) };
+  }
+
+  /** The group's map: counts (float32), dominant domain index (−1 none) and skew per expert, row-major [i][j]. */
+  async map(group: number): Promise<{ E: number; counts: Float32Array; dominant: Int16Array; skew: Float32Array }> {
+    const g = await this.group(group);
+    return { E: this.E, counts: Float32Array.from(g.count), dominant: g.dominant, skew: g.skew };
+  }
+
+  /** Experts whose top contexts contain `text` (full-text match on the whole context), most matching contexts first. */
+  async searchText(text: string, o: { group?: number; limit?: number } = {}): Promise<{ group: number; id: number; matches: number }[]> {
+    const words = text.match(/[\p{L}\p{N}_]+/gu) ?? [];
+    if (words.length === 0) return [];
+    const fts = words.map((w) => `"${w.replace(/"/g, '""')}"`).join(' ');
+    const db = await this.sqlite();
+    const where = o.group !== undefined ? 'AND t.grp = ?' : '';
+    const args: unknown[] = [fts];
+    if (o.group !== undefined) args.push(o.group);
+    args.push(o.limit ?? 200);
+    const rows = db
+      .prepare(`SELECT t.grp AS grp, t.expert AS id, COUNT(*) AS matches FROM top t
+                WHERE t.occ IN (SELECT rowid FROM occ_fts WHERE occ_fts MATCH ?) ${where}
+                GROUP BY t.grp, t.expert ORDER BY matches DESC, t.grp, t.expert LIMIT ?`)
+      .all(...args) as { grp: number; id: number; matches: number }[];
+    return rows.map((r) => ({ group: r.grp, id: r.id, matches: r.matches }));
+  }
+
+  /** Experts whose top tokens are exactly `token` (surrounding spaces ignored), most occurrences first. */
+  async searchToken(token: string, o: { group?: number; limit?: number } = {}): Promise<{ group: number; id: number; matches: number }[]> {
+    const db = await this.sqlite();
+    const where = o.group !== undefined ? 'AND t.grp = ?' : '';
+    const args: unknown[] = [token, token.trim()];
+    if (o.group !== undefined) args.push(o.group);
+    args.push(o.limit ?? 200);
+    const rows = db
+      .prepare(`SELECT t.grp AS grp, t.expert AS id, COUNT(*) AS matches FROM top t JOIN occ o ON o.id = t.occ
+                WHERE (o.token = ? OR trim(o.token) = ?) ${where}
+                GROUP BY t.grp, t.expert ORDER BY matches DESC, t.grp, t.expert LIMIT ?`)
+      .all(...args) as { grp: number; id: number; matches: number }[];
+    return rows.map((r) => ({ group: r.grp, id: r.id, matches: r.matches }));
+  }
+
+  /** Output tokens the expert promotes: lm_head · (norm ⊙ (dir_i[i] + dir_j[j])), top `k` (and bottom `k`). */
+  async promotedTokens(group: number, id: number, k = 10): Promise<{ top: { id: number; text: string; logit: number }[]; bottom: { id: number; text: string; logit: number }[] } | null> {
+    this.checkExpert(id);
+    const g = await this.group(group);
+    const head = await this.head();
+    if (!head) return null;
+    const d = this.meta.model.d;
+    const i = Math.floor(id / this.E);
+    const j = id % this.E;
+    const v = new Float32Array(d);
+    for (let x = 0; x < d; x++) v[x] = (g.dirI[i * d + x]! + g.dirJ[j * d + x]!) * head.norm[x]!;
+    const logits = new Float32Array(head.V);
+    for (let t = 0; t < head.V; t++) {
+      let s = 0;
+      const base = t * d;
+      for (let x = 0; x < d; x++) s += head.W[base + x]! * v[x]!;
+      logits[t] = s;
+    }
+    const order = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]! || a - b);
+    const vocab = this.vocabulary();
+    const item = (t: number) => ({ id: t, text: vocab[t] ?? `<${t}>`, logit: logits[t]! });
+    return { top: order.slice(0, k).map(item), bottom: order.slice(-k).reverse().map(item) };
+  }
+
+  private vocabulary(): string[] {
+    if (!this.vocab) {
+      const f = path.join(this.dir, 'vocab.json');
+      this.vocab = existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as string[]) : [];
+    }
+    return this.vocab;
+  }
+
+  private async head(): Promise<{ W: Float32Array; norm: Float32Array; V: number } | null> {
+    if (this.lmHead) return this.lmHead;
+    const dir = this.meta.model.dir;
+    if (!existsSync(dir)) return null;
+    const { openWeights } = await import('../../engine/safetensors');
+    const w = await openWeights(dir);
+    try {
+      const name = w.tensors.has('lm_head.weight') ? 'lm_head.weight' : 'model.embed_tokens.weight';
+      const W = await w.readAsFloat32(name);
+      const norm = await w.readAsFloat32('model.norm.weight');
+      this.lmHead = { W, norm, V: W.length / this.meta.model.d };
+    } finally {
+      await w.close();
+    }
+    return this.lmHead;
+  }
+}
+
+export async function readAtlasMeta(dir: string): Promise<AtlasMeta> {
+  const file = path.join(dir, 'meta.json');
+  if (!existsSync(file)) throw new Error(`${dir} is not a built atlas (no meta.json)`);
+  return JSON.parse(readFileSync(file, 'utf8')) as AtlasMeta;
+}
+
+export async function openAtlas(dir: string): Promise<Atlas> {
+  const meta = await readAtlasMeta(dir);
+  const stats = await openSafetensors(path.join(dir, 'stats.safetensors'));
+  return new Atlas(dir, meta, stats);
+}

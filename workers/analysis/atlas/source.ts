@@ -1,0 +1,102 @@
+/**
+ * Where an atlas reads its samples: a workspace dataset (iterateSamples over the store) or a JSONL file, optionally
+ * filtered by domain and by a search. Every call of `open()` streams the same samples in the same order, so the
+ * resume point (samples consumed) and the top-context lookup at the end (sample ordinals) can re-read them.
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
+
+export interface AtlasSample {
+  /** Dataset sample id, or the JSONL line number (1-based). */
+  ref: number;
+  text: string;
+  domain: string | null;
+  /** The chosen score, NaN when absent. */
+  score: number;
+}
+
+export const AtlasDataSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('dataset'), datasetId: z.number().int().positive() }),
+  z.object({ kind: z.literal('jsonl'), path: z.string().min(1), textField: z.string().default('text') }),
+]);
+export type AtlasData = z.output<typeof AtlasDataSchema>;
+
+export const AtlasFilterSchema = z.object({
+  /** Only samples of this domain. */
+  domain: z.string().optional(),
+  /** Only samples containing this text (datasets: the store's full-text search; JSONL: case-insensitive substring). */
+  search: z.string().optional(),
+});
+export type AtlasFilter = z.output<typeof AtlasFilterSchema>;
+
+export interface SourceOptions {
+  data: AtlasData;
+  filter: AtlasFilter;
+  /** JSONL: field of the domain (dotted). Datasets use the stored domain. */
+  domainField?: string;
+  /** Score: a dataset score name, or a JSONL field (dotted). */
+  scoreField?: string;
+  workspace?: string;
+}
+
+function getPath(obj: unknown, p: string): unknown {
+  let cur: unknown = obj;
+  if (cur && typeof cur === 'object' && Object.prototype.hasOwnProperty.call(cur, p)) return (cur as Record<string, unknown>)[p];
+  for (const part of p.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur;
+}
+
+const num = (v: unknown): number => (typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : Number.NaN);
+
+export function describeData(o: SourceOptions): string {
+  return o.data.kind === 'jsonl' ? o.data.path : `dataset ${o.data.datasetId}`;
+}
+
+export async function* openSource(o: SourceOptions): AsyncGenerator<AtlasSample> {
+  const { data, filter } = o;
+  if (data.kind === 'jsonl') {
+    const lines = createInterface({ input: createReadStream(data.path, 'utf8'), crlfDelay: Infinity });
+    const needle = filter.search?.trim().toLowerCase();
+    let n = 0;
+    for await (const line of lines) {
+      n++;
+      if (!line.trim()) continue;
+      let row: unknown;
+      try {
+        row = JSON.parse(line);
+      } catch (e) {
+        throw new Error(`${data.path}:${n}: not valid JSON (${(e as Error).message})`);
+      }
+      const text = getPath(row, data.textField);
+      if (typeof text !== 'string') throw new Error(`${data.path}:${n}: field "${data.textField}" is missing or not a string`);
+      const d = getPath(row, o.domainField ?? 'domain');
+      const domain = d === undefined || d === null || d === '' ? null : String(d);
+      if (filter.domain !== undefined && domain !== filter.domain) continue;
+      if (needle && !text.toLowerCase().includes(needle)) continue;
+      yield { ref: n, text, domain, score: o.scoreField ? num(getPath(row, o.scoreField)) : Number.NaN };
+    }
+    return;
+  }
+  const { openDatasetStore, iterateSamples } = await import('../../data');
+  if (!o.workspace) throw new Error('a dataset source needs the workspace');
+  const db = await openDatasetStore(o.workspace, { readonly: true });
+  try {
+    const it = iterateSamples(db, {
+      datasetId: data.datasetId,
+      ...(filter.domain !== undefined ? { domain: filter.domain } : {}),
+      ...(filter.search?.trim() ? { search: filter.search } : {}),
+      batchSize: 256,
+    });
+    for (const batch of it) {
+      for (const s of batch) {
+        yield { ref: s.id, text: s.text, domain: s.domain, score: o.scoreField && s.scores ? num(s.scores[o.scoreField]) : Number.NaN };
+      }
+    }
+  } finally {
+    db.close();
+  }
+}
