@@ -16,6 +16,8 @@ import {
   SampleFilterSchema,
   SamplePageQuerySchema,
 } from '../workers/data/schema';
+import { resectionEvents, resectionMethods } from '../workers/analysis/resection/schema';
+import { atlasMethods } from '../workers/analysis/atlas/schema';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Shared shapes
@@ -332,6 +334,10 @@ export const methods = {
     params: z.object({ id: z.string().min(1), path: z.string().min(1) }),
     result: z.object({ path: z.string(), mask: z.record(z.string(), z.unknown()), layers: z.number(), entries: z.number() }),
   },
+  // Expert atlas (workers/analysis/atlas/schema.ts) ------------------------------------------------------------
+  ...atlasMethods,
+  // Resection (workers/analysis/resection/schema.ts) -----------------------------------------------------------
+  ...resectionMethods,
 } as const;
 
 export type MethodName = keyof typeof methods;
@@ -352,6 +358,7 @@ export const events = {
   'datasets.changed': z.object({ datasetId: z.number().nullable() }),
   /** The models list changed (added or removed). */
   'models.changed': z.object({}),
+  ...resectionEvents,
 } as const;
 
 export type EventName = keyof typeof events;

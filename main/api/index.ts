@@ -6,7 +6,9 @@ import { systemHandlers } from './system';
 import { workspaceHandlers } from './workspace';
 import { jobsHandlers } from './jobs';
 import { datasetsHandlers } from './datasets';
+import { resectionHandlers } from './resection';
 import { modelsHandlers } from './models';
+import { atlasHandlers } from './atlas';
 
 export const handlers: Handlers = {
   ...appHandlers,
@@ -15,5 +17,7 @@ export const handlers: Handlers = {
   ...workspaceHandlers,
   ...jobsHandlers,
   ...datasetsHandlers,
+  ...resectionHandlers,
   ...modelsHandlers,
+  ...atlasHandlers,
 };

@@ -77,13 +77,13 @@ async function bruteForce(): Promise<Brute> {
               const id = i * E + j;
               x[id] = S;
               if (S === 0) continue;
-              b.sum[r]![id] += S;
+              b.sum[r]![id]! += S;
               let d = b.dom[r]!.get(s.domain);
               if (!d) b.dom[r]!.set(s.domain, (d = new Float64Array(E * E)));
-              d[id] += S;
-              b.hist[r]![id * BINS + histogramBin(S, BINS, 1e-4, H)]++;
+              d[id]! += S;
+              b.hist[r]![id * BINS + histogramBin(S, BINS, 1e-4, H)]!++;
               if (S > THRESHOLD) {
-                b.count[r]![id]++;
+                b.count[r]![id]!++;
                 b.occ[r]![id]!.push({ score: S, sample: n, pos: start + t });
               }
             }

@@ -10,6 +10,8 @@ import { monetPerplexityJob } from './monet-perplexity';
 import { monetInspectJob } from './monet-inspect';
 import { monetRouteJob } from './monet-route';
 import { monetTrainJob } from './monet-train';
+import { resectionEvaluateJob, resectionExperimentJob, resectionExportJob } from './resection';
+import { atlasBuildJob } from './atlas-build';
 
 export const jobRegistry: Record<string, JobDefinition> = {
   demo: demoJob,
@@ -20,4 +22,8 @@ export const jobRegistry: Record<string, JobDefinition> = {
   'monet.inspect': monetInspectJob,
   'monet.route': monetRouteJob,
   'monet.train': monetTrainJob,
+  'resection.evaluate': resectionEvaluateJob,
+  'resection.experiment': resectionExperimentJob,
+  'resection.export': resectionExportJob,
+  'atlas.build': atlasBuildJob,
 };

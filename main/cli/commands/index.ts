@@ -9,7 +9,11 @@ import { registerTrain } from './train';
 import { registerForward } from './forward';
 import { registerGenerate } from './generate';
 import { registerPerplexity } from './perplexity';
+import { registerMask } from './mask';
+import { registerExperiment } from './experiment';
+import { registerExport } from './export';
+import { registerAtlas } from './atlas';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerData, registerForward, registerGenerate, registerPerplexity, registerTrain];
+export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerData, registerForward, registerGenerate, registerPerplexity, registerTrain, registerAtlas, registerMask, registerExperiment, registerExport];

@@ -127,7 +127,7 @@ export class GroupAccumulator {
             }
             touched[nt++] = id;
           }
-          scratch[id] += gi * g2[off + j]!;
+          scratch[id]! += gi * g2[off + j]!;
         }
       }
     }
@@ -141,21 +141,21 @@ export class GroupAccumulator {
       const id = touched[k]!;
       const s = scratch[id]!;
       mark[id] = 0;
-      this.sum[id] += s;
-      dom[id] += s;
+      this.sum[id]! += s;
+      dom[id]! += s;
       let b = Math.floor((Math.log10(s) - lo) * scale);
       b = b < 0 ? 0 : b >= bins ? bins - 1 : b;
-      this.hist[id * bins + b]++;
+      this.hist[id * bins + b]!++;
       if (hasY) {
-        corr.sx[id] += s;
-        corr.sy[id] += y;
-        corr.sxy[id] += s * y;
-        corr.sxx[id] += s * s;
-        corr.syy[id] += y * y;
-        corr.n[id] += 1;
+        corr.sx[id]! += s;
+        corr.sy[id]! += y;
+        corr.sxy[id]! += s * y;
+        corr.sxx[id]! += s * s;
+        corr.syy[id]! += y * y;
+        corr.n[id]! += 1;
       }
       if (s > threshold) {
-        this.count[id] += 1;
+        this.count[id]! += 1;
         if (topK > 0) this.push(id, s, sample, pos);
       }
     }

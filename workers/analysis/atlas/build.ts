@@ -290,12 +290,12 @@ export async function outputDirections(model: MonetModel, routerLayers: number[]
           for (let e = 0; e < E; e++) {
             let s = 0;
             for (let k = 0; k < w; k++) s += W[base + e * w + k]!;
-            dst[e * d + off + row] += s;
+            dst[e * d + off + row]! += s;
           }
         }
       };
       const addBias = (b: Float32Array, width: number, dst: Float32Array, off: number) => {
-        for (let e = 0; e < E; e++) for (let k = 0; k < width; k++) dst[e * d + off + k] += b[e * width + k]!;
+        for (let e = 0; e < E; e++) for (let k = 0; k < width; k++) dst[e * d + off + k]! += b[e * width + k]!;
       };
       if (c.moe_decompose === 'vertical') {
         const half = m / 2;

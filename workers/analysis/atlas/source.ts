@@ -5,7 +5,9 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { z } from 'zod';
+import type { AtlasData, AtlasFilter } from './schema';
+
+export { AtlasDataSchema, AtlasFilterSchema, type AtlasData, type AtlasFilter } from './schema';
 
 export interface AtlasSample {
   /** Dataset sample id, or the JSONL line number (1-based). */
@@ -15,20 +17,6 @@ export interface AtlasSample {
   /** The chosen score, NaN when absent. */
   score: number;
 }
-
-export const AtlasDataSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('dataset'), datasetId: z.number().int().positive() }),
-  z.object({ kind: z.literal('jsonl'), path: z.string().min(1), textField: z.string().default('text') }),
-]);
-export type AtlasData = z.output<typeof AtlasDataSchema>;
-
-export const AtlasFilterSchema = z.object({
-  /** Only samples of this domain. */
-  domain: z.string().optional(),
-  /** Only samples containing this text (datasets: the store's full-text search; JSONL: case-insensitive substring). */
-  search: z.string().optional(),
-});
-export type AtlasFilter = z.output<typeof AtlasFilterSchema>;
 
 export interface SourceOptions {
   data: AtlasData;
