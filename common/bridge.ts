@@ -13,6 +13,8 @@ export interface ResectBridge {
   platform: string;
   /** Absolute path of a File dropped or picked in the window (drag-and-drop of models and datasets). */
   pathForFile(file: File): string;
+  /** Shows the system's folder picker; resolves with the chosen folder, or null when cancelled. */
+  pickFolder?(title?: string): Promise<string | null>;
 }
 
 export type { ApiErrorShape };

@@ -4,7 +4,7 @@
  * `resect serve`. The window is sandboxed, context-isolated, without Node, and can neither navigate away nor
  * open new windows.
  */
-import { app, BrowserWindow, ipcMain, protocol, session, type IpcMainInvokeEvent } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, protocol, session, type IpcMainInvokeEvent } from 'electron';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Backend } from '../backend';
@@ -110,6 +110,15 @@ void app.whenReady().then(() => {
     if (!trusted(event)) return { ok: false, error: { code: 'unauthorized', message: 'Request from outside the app' } };
     if (!backend) return { ok: false, error: { code: 'internal', message: 'The backend is not running' } };
     return backend.router.dispatch(String(msg?.method ?? ''), msg?.params);
+  });
+
+  // The system folder picker (opening model checkpoints): only for app frames, returns a path or null.
+  ipcMain.handle('resect:pick-folder', async (event, msg: { title?: unknown }) => {
+    if (!trusted(event)) return null;
+    const win = BrowserWindow.fromWebContents(event.sender);
+    const opts = { title: typeof msg?.title === 'string' ? msg.title : 'Choose a folder', properties: ['openDirectory' as const] };
+    const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
+    return r.canceled ? null : (r.filePaths[0] ?? null);
   });
 
   createWindow();

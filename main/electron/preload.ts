@@ -22,4 +22,8 @@ contextBridge.exposeInMainWorld('resect', {
   },
   platform: process.platform,
   pathForFile: (file: File): string => webUtils.getPathForFile(file),
+  pickFolder: async (title?: string): Promise<string | null> => {
+    const p = (await ipcRenderer.invoke('resect:pick-folder', { title: typeof title === 'string' ? title : undefined })) as unknown;
+    return typeof p === 'string' ? p : null;
+  },
 });

@@ -46,8 +46,11 @@ export function defaultModelCandidates(env: NodeJS.ProcessEnv = process.env): st
   const resources = (process as { resourcesPath?: string }).resourcesPath;
   if (resources) out.push(path.join(resources, 'assets', 'model'), path.join(resources, 'app.asar', 'assets', 'model'));
   const here = hereDir();
-  // dist/cli.mjs → <root>/assets; dist/electron/main.cjs and main/models/registry.ts → <root>/assets.
-  if (here) out.push(path.resolve(here, '..', 'assets', 'model'), path.resolve(here, '..', '..', 'assets', 'model'));
+  // dist/cli.mjs → <root>/assets; dist/electron/main.cjs and main/models/registry.ts (tests) → <root>/assets.
+  if (here) {
+    const nested = path.basename(here) === 'electron' || (path.basename(here) === 'models' && path.basename(path.dirname(here)) === 'main');
+    out.push(path.resolve(here, ...(nested ? ['..', '..'] : ['..']), 'assets', 'model'));
+  }
   return [...new Set(out)];
 }
 
