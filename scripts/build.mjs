@@ -16,6 +16,7 @@ const nodeEntries = [
   { in: 'workers/host.ts', out: 'dist/worker.mjs' },
   { in: 'bench/engine.ts', out: 'dist/bench/engine.mjs' },
   { in: 'bench/gpu-check.ts', out: 'dist/bench/gpu-check.mjs' },
+  { in: 'bench/atlas.ts', out: 'dist/bench/atlas.mjs' },
 ];
 const electronEntries = [
   { in: 'main/electron/main.ts', out: 'dist/electron/main.cjs' },

@@ -135,17 +135,20 @@ export class GroupAccumulator {
     const lo = Math.log10(histMin);
     const scale = bins / (Math.log10(H) - lo);
     const dom = this.dom[domain]!;
+    const sum = this.sum;
+    const hist = this.hist;
+    const count = this.count;
     const corr = this.corr;
     const hasY = corr !== null && !Number.isNaN(y);
     for (let k = 0; k < nt; k++) {
       const id = touched[k]!;
       const s = scratch[id]!;
       mark[id] = 0;
-      this.sum[id]! += s;
+      sum[id]! += s;
       dom[id]! += s;
       let b = Math.floor((Math.log10(s) - lo) * scale);
       b = b < 0 ? 0 : b >= bins ? bins - 1 : b;
-      this.hist[id * bins + b]!++;
+      hist[id * bins + b]!++;
       if (hasY) {
         corr.sx[id]! += s;
         corr.sy[id]! += y;
@@ -155,7 +158,7 @@ export class GroupAccumulator {
         corr.n[id]! += 1;
       }
       if (s > threshold) {
-        this.count[id]! += 1;
+        count[id]! += 1;
         if (topK > 0) this.push(id, s, sample, pos);
       }
     }
@@ -169,39 +172,46 @@ export class GroupAccumulator {
     const sc = this.heapScore;
     const sa = this.heapSample;
     const po = this.heapPos;
-    const worse = (x: number, y: number) =>
-      sc[x]! < sc[y]! || (sc[x] === sc[y] && (sa[x]! > sa[y]! || (sa[x] === sa[y] && po[x]! > po[y]!)));
-    const swap = (x: number, y: number) => {
-      const t = sc[x]!; sc[x] = sc[y]!; sc[y] = t;
-      const u = sa[x]!; sa[x] = sa[y]!; sa[y] = u;
-      const v = po[x]!; po[x] = po[y]!; po[y] = v;
-    };
     let n = this.heapSize[id]!;
     if (n < K) {
+      // Sift up from the end.
       let c = base + n;
-      sc[c] = s; sa[c] = sample; po[c] = pos;
-      this.heapSize[id] = ++n;
+      this.heapSize[id] = n + 1;
       while (c > base) {
         const p = base + ((c - base - 1) >> 1);
-        if (!worse(c, p)) break;
-        swap(c, p);
+        const ps = sc[p]!;
+        // The new item (s, sample, pos) is later than every stored one, so on a tie it is the worse one: it rises.
+        if (s > ps) break;
+        sc[c] = ps; sa[c] = sa[p]!; po[c] = po[p]!;
         c = p;
       }
+      sc[c] = s; sa[c] = sample; po[c] = pos;
       return;
     }
     if (!(s > sc[base]!)) return;
-    sc[base] = s; sa[base] = sample; po[base] = pos;
+    // Replace the root and sift down.
     let c = base;
+    const end = base + K;
     for (;;) {
       const l = base + 2 * (c - base) + 1;
-      if (l >= base + K) break;
-      const r = l + 1;
+      if (l >= end) break;
       let m = l;
-      if (r < base + K && worse(r, l)) m = r;
-      if (!worse(m, c)) break;
-      swap(m, c);
+      const r = l + 1;
+      if (r < end && this.worse(r, l)) m = r;
+      // Is child m worse than the new item? (the new item is the latest occurrence: worse on ties)
+      if (!(sc[m]! < s)) break;
+      sc[c] = sc[m]!; sa[c] = sa[m]!; po[c] = po[m]!;
       c = m;
     }
+    sc[c] = s; sa[c] = sample; po[c] = pos;
+  }
+
+  private worse(x: number, y: number): boolean {
+    const sc = this.heapScore;
+    const sa = this.heapSample;
+    if (sc[x]! !== sc[y]!) return sc[x]! < sc[y]!;
+    if (sa[x]! !== sa[y]!) return sa[x]! > sa[y]!;
+    return this.heapPos[x]! > this.heapPos[y]!;
   }
 
   /** The expert's top occurrences, best first. */
