@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { bakeable, exportBaked, exportMasked } from '../../../workers/analysis/resection/export';
+import { loadMonetConfig } from '../../../workers/models/monet/config';
+import type { MaskJson } from '../../../workers/analysis/resection/select';
+
+interface Opts { model: string; mask: string; out: string; baked?: boolean; copy?: boolean; recipe?: string }
+
+/** `resect export`: an edited model as a Hugging Face folder (original files + resect_masks.safetensors + recipe), or baked. */
+export function registerExport(program: Command): void {
+  program
+    .command('export')
+    .description('export a masked model: the original files (hard-linked or copied, never modified) + resect_masks.safetensors + resect_recipe.json; --baked writes zeroed weights where that is exact (HD column masks only)')
+    .requiredOption('--model <dir>', 'checkpoint folder')
+    .requiredOption('--mask <file>', 'mask JSON ({"layers": {"<l>": [ids]}}, optional "groups", "rows", "columns")')
+    .requiredOption('--out <dir>', 'new, empty output folder')
+    .option('--baked', 'write a checkpoint with the removal baked into the weights (refused, with the reason, unless exact)')
+    .option('--copy', 'copy the original files instead of hard-linking them')
+    .option('--recipe <file>', 'JSON merged into resect_recipe.json (what was removed and why, figures)')
+    .action(async (o: Opts) => {
+      const mask = JSON.parse(await readFile(o.mask, 'utf8')) as MaskJson;
+      const recipe = { ...(o.recipe ? JSON.parse(await readFile(o.recipe, 'utf8')) as Record<string, unknown> : {}), maskFile: path.resolve(o.mask), model: path.resolve(o.model) };
+      if (o.baked) {
+        const { config } = await loadMonetConfig(path.join(o.model, 'config.json'));
+        const ok = bakeable(config, mask);
+        if (!ok.ok) {
+          process.stderr.write(`resect export: cannot bake this mask: ${ok.reason}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        const r = await exportBaked(o.model, mask, o.out, { recipe });
+        process.stdout.write(`resect: wrote a baked checkpoint to ${o.out} (${r.zeroedBlocks} column blocks zeroed): ${r.files.join(', ')}\n`);
+        return;
+      }
+      const r = await exportMasked(o.model, mask, o.out, { recipe, copy: !!o.copy });
+      process.stdout.write(`resect: exported to ${o.out} (${r.linked} linked, ${r.copied} copied): ${r.files.join(', ')}\n`);
+    });
+}

@@ -1,0 +1,82 @@
+/** The CLI (`resect mask`, `resect experiment domain-masking`, `resect export`) built into a private bundle, on a tiny model. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { fixtureWithTokenizer } from '../monet/helpers';
+import { writeLabelledJsonl } from './helpers';
+
+const run = promisify(execFile);
+const ROOT = path.join(import.meta.dirname, '..', '..');
+const OUT = path.join(ROOT, 'dist', `test-resection-${process.pid}`);
+const cli = (args: string[]) => run(process.execPath, [path.join(OUT, 'cli.mjs'), ...args], { cwd: ROOT, maxBuffer: 1 << 26 });
+
+let tmp: string;
+let model: string;
+let data: string;
+
+beforeAll(async () => {
+  await build({
+    entryPoints: [path.join(ROOT, 'main', 'cli.ts')], outfile: path.join(OUT, 'cli.mjs'), bundle: true, platform: 'node', target: 'node20',
+    format: 'esm', packages: 'external', logLevel: 'warning', alias: { '@common': path.join(ROOT, 'common') },
+    banner: { js: "import { createRequire as __resectCreateRequire } from 'node:module'; const require = __resectCreateRequire(import.meta.url);" },
+  });
+  tmp = await mkdtemp(path.join(tmpdir(), 'resect-rs-cli-'));
+  model = await fixtureWithTokenizer('monet-vd-tiny');
+  data = path.join(tmp, 'data.jsonl');
+  await writeLabelledJsonl(data, (_s, k) => ({ toxicity: (k % 4) / 3 }));
+}, 120_000);
+afterAll(async () => {
+  await rm(OUT, { recursive: true, force: true });
+  await rm(tmp, { recursive: true, force: true });
+  await rm(path.dirname(model), { recursive: true, force: true });
+});
+
+describe('resect experiment domain-masking', () => {
+  it('--json prints the per-domain table from an atlas it builds', async () => {
+    const atlas = path.join(tmp, 'atlas');
+    const { stdout } = await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--json', '--threads', '1']);
+    const r = JSON.parse(stdout) as { domains: Record<string, Record<string, number>> };
+    expect(Object.keys(r.domains)).toEqual(['code', 'prose']);
+    for (const d of Object.values(r.domains)) {
+      expect(Object.keys(d).sort()).toEqual(['experts_removed', 'others_mean_rel_increase', 'ppl_after', 'ppl_before', 'target_rel_increase']);
+      expect(d.ppl_before).toBeGreaterThan(1);
+      if (d.experts_removed > 0) expect(d.ppl_after).not.toBe(d.ppl_before);
+    }
+    expect(existsSync(path.join(atlas, 'meta.json'))).toBe(true);
+    // The text form prints Tables 9–10 and the Table 11 shape.
+    const text = await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--threads', '1']);
+    expect(text.stdout).toMatch(/Experts per domain and routing group/);
+    expect(text.stdout).toMatch(/ΔTarget/);
+    expect(text.stdout).toMatch(/^mean /m);
+  });
+});
+
+describe('resect mask and resect export', () => {
+  it('writes a domain mask and a score mask from the atlas, and exports a model with it', async () => {
+    const atlas = path.join(tmp, 'atlas');
+    const out = path.join(tmp, 'code.mask.json');
+    const { stdout } = await cli(['mask', '--atlas', atlas, '--domain', 'code', '--out', out]);
+    expect(stdout).toMatch(/experts \(per group/);
+    const mask = JSON.parse(await readFile(out, 'utf8')) as { groups: Record<string, number[]> };
+    expect(Object.keys(mask.groups).length).toBeGreaterThan(0);
+    const layer = path.join(tmp, 'layer.mask.json');
+    await cli(['mask', '--atlas', atlas, '--domain', 'code', '--scope', 'layer', '--layer', '1', '--out', layer]);
+    expect(Object.keys(JSON.parse(await readFile(layer, 'utf8')).layers ?? {})).toEqual(['1']);
+
+    await expect(cli(['mask', '--atlas', atlas, '--score-field', 'toxicity', '--tau', '0.1', '--out', path.join(tmp, 't.json')])).rejects.toThrow(/no correlation sums for score "toxicity"/);
+    await expect(cli(['mask', '--atlas', atlas, '--domain', 'nope', '--out', path.join(tmp, 'n.json')])).rejects.toThrow(/unknown domain "nope"/);
+
+    const exp = path.join(tmp, 'exported');
+    await writeFile(path.join(tmp, 'recipe.json'), JSON.stringify({ why: 'test' }));
+    const e = await cli(['export', '--model', model, '--mask', out, '--out', exp, '--recipe', path.join(tmp, 'recipe.json')]);
+    expect(e.stdout).toMatch(/exported to/);
+    expect(existsSync(path.join(exp, 'resect_masks.safetensors'))).toBe(true);
+    expect(JSON.parse(await readFile(path.join(exp, 'resect_recipe.json'), 'utf8'))).toMatchObject({ why: 'test', kind: 'masked' });
+    await expect(cli(['export', '--model', model, '--mask', out, '--out', path.join(tmp, 'baked'), '--baked'])).rejects.toThrow(/cannot bake/);
+  });
+});

@@ -1,0 +1,116 @@
+/**
+ * Resection jobs:
+ * - `resection.evaluate`: per-domain perplexity, generations and (optionally) toxicity, before and after a mask;
+ *   result = the comparison plus an SVG chart; also saved to `<workspace>/edits/evaluations/<jobId>.json`;
+ * - `resection.experiment`: the domain-masking experiment (atlas → select → mask → perplexity) for every domain;
+ * - `resection.export`: an edited model as a Hugging Face folder with masks and recipe, or baked where exact.
+ */
+import path from 'node:path';
+import { defineJob, type JobContext } from './types';
+import { loadMonetForJob, tokenizerFor } from './monet-common';
+import { EvaluateParams, ExperimentParams, ExportParams } from '../analysis/resection/schema';
+import type { DataSource } from '../analysis/resection/schema';
+
+interface LoadedSample { text: string; domain: string | null; scores?: Record<string, number> }
+
+/** Reads up to `max` samples from a dataset or JSONL (the atlas's source reader). */
+export async function readSamples(data: DataSource, ctx: Pick<JobContext, 'workspace'>, o: { domainField?: string; max?: number } = {}): Promise<LoadedSample[]> {
+  const { openSource } = await import('../analysis/atlas/source');
+  const out: LoadedSample[] = [];
+  for await (const s of openSource({ data, filter: {}, workspace: ctx.workspace, ...(o.domainField ? { domainField: o.domainField } : {}) })) {
+    out.push({ text: s.text, domain: s.domain });
+    if (o.max !== undefined && out.length >= o.max) break;
+  }
+  return out;
+}
+
+export const resectionEvaluateJob = defineJob({
+  heavy: true,
+  params: EvaluateParams,
+  title: (p) => `Evaluate edit on ${path.basename(p.model)}${p.target ? ` (target ${p.target})` : ''}`,
+  async run(p, ctx) {
+    const { evaluateMask } = await import('../analysis/resection/evaluate');
+    const { relIncreaseChartSvg } = await import('../analysis/resection/chart');
+    const { parseMaskJson } = await import('../models/monet/mask');
+    const { openScorer } = await import('../analysis/resection/scorers');
+    const model = await loadMonetForJob(p.model, ctx);
+    const scorer = p.toxicity ? await openScorer(p.toxicity.scorer) : null;
+    try {
+      const tokenizer = await tokenizerFor(p.model, model.config);
+      const mask = parseMaskJson(model.config, p.mask, 'mask');
+      const samples = p.data ? await readSamples(p.data, ctx, { max: p.maxSamples, ...(p.domainField ? { domainField: p.domainField } : {}) }) : [];
+      const heldout = p.toxicity?.heldout ? await readSamples(p.toxicity.heldout, ctx, { max: p.maxSamples }) : undefined;
+      ctx.log(`Evaluating a mask over ${mask.size} layers on ${samples.length} samples, ${p.prompts.length} prompts${p.toxicity ? `, toxicity on ${p.toxicity.prompts.length} prompts with ${scorer!.name}` : ''}`);
+      const r = await evaluateMask(model, tokenizer, mask, {
+        samples, target: p.target ?? null, prompts: p.prompts, maxTokens: p.maxTokens, seed: p.seed, temperature: p.temperature, topP: p.topP,
+        ...(p.context ? { context: p.context } : {}),
+        ...(p.toxicity ? { toxicity: { prompts: p.toxicity.prompts, scorer: scorer!, k: p.toxicity.k, n: p.toxicity.n, ...(heldout ? { heldout } : {}) } } : {}),
+        signal: ctx.signal, log: (l) => ctx.log(l),
+        onProgress: (done, total, what) => ctx.progress(done, total, 'steps', what),
+      });
+      const chart = r.perplexity ? relIncreaseChartSvg(r.perplexity.rows, r.perplexity.target) : null;
+      const result = { ...r, chart, model: p.model, mask: p.mask, edits: p.edits, evaluatedAt: Date.now() };
+      const { mkdir, writeFile } = await import('node:fs/promises');
+      const dir = path.join(ctx.workspace, 'edits', 'evaluations');
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, `${ctx.jobId}.json`), `${JSON.stringify(result)}\n`);
+      if (r.perplexity) {
+        for (const row of r.perplexity.rows) ctx.log(`${row.domain}: ppl ${row.pplBefore.toFixed(3)} → ${row.pplAfter.toFixed(3)} (${(row.relIncrease * 100).toFixed(2)}%)`);
+      }
+      return result;
+    } finally {
+      await scorer?.dispose?.();
+      await model.dispose();
+    }
+  },
+});
+
+export const resectionExperimentJob = defineJob({
+  heavy: true,
+  params: ExperimentParams,
+  title: (p) => `Domain-masking experiment on ${path.basename(p.model)}`,
+  async run(p, ctx) {
+    const { domainMasking } = await import('../analysis/resection/experiment');
+    const { atlasRoutingStats } = await import('../analysis/resection/atlas-adapter');
+    const model = await loadMonetForJob(p.model, ctx);
+    try {
+      const tokenizer = await tokenizerFor(p.model, model.config);
+      const samples = await readSamples(p.data, ctx, { ...(p.domainField ? { domainField: p.domainField } : {}), ...(p.maxSamples ? { max: p.maxSamples } : {}) });
+      let atlasDir = p.atlas ? (path.isAbsolute(p.atlas) ? p.atlas : path.join(ctx.workspace, 'atlases', p.atlas)) : null;
+      if (!atlasDir) {
+        const { buildAtlas } = await import('../analysis/atlas/build');
+        atlasDir = path.join(ctx.workspace, 'atlases', `experiment-${ctx.jobId}`);
+        ctx.log(`Building an atlas in ${atlasDir}`);
+        await buildAtlas({
+          model, tokenizer, modelDir: p.model, outDir: atlasDir, checkpointEvery: 0, signal: ctx.signal,
+          source: { data: p.data, filter: {}, workspace: ctx.workspace, ...(p.domainField ? { domainField: p.domainField } : {}) },
+          ...(p.maxSamples ? { maxSamples: p.maxSamples } : {}),
+          onProgress: (q) => ctx.progress(q.tokens, null, 'tokens', 'atlas'),
+        });
+      }
+      const stats = await atlasRoutingStats(atlasDir);
+      return await domainMasking(model, tokenizer, samples, {
+        stats, ratio: p.ratio, minMass: p.minMass, ...(p.context ? { context: p.context } : {}), signal: ctx.signal,
+        log: (l) => ctx.log(l), onProgress: (d, t, what) => ctx.progress(d, t, 'runs', what),
+      });
+    } finally {
+      await model.dispose();
+    }
+  },
+});
+
+export const resectionExportJob = defineJob({
+  heavy: false,
+  params: ExportParams,
+  title: (p) => `Export ${p.baked ? 'baked ' : ''}${path.basename(p.model)} → ${p.out}`,
+  async run(p, ctx) {
+    const { exportBaked, exportMasked } = await import('../analysis/resection/export');
+    const out = path.resolve(ctx.workspace, p.out);
+    ctx.log(`Exporting to ${out}`);
+    const r = p.baked
+      ? await exportBaked(p.model, p.mask, out, { recipe: p.recipe })
+      : await exportMasked(p.model, p.mask, out, { recipe: p.recipe, copy: p.copy });
+    ctx.log(`Wrote ${r.files.join(', ')}`);
+    return { out, ...r };
+  },
+});
