@@ -138,6 +138,12 @@ export const useModels = defineStore('models', () => {
   }
 
   api.on('models.changed', () => void refresh().catch(() => undefined));
+  // Another workspace has another list; a run of the old one is no longer watched.
+  api.on('workspace.changed', () => {
+    run.value = null;
+    details.value = {};
+    if (loaded.value) void refresh().catch(() => undefined);
+  });
   api.on('job.output', ({ id, text }) => {
     if (run.value && run.value.generateJobId === id) run.value.text += text;
   });
