@@ -164,7 +164,7 @@ export const resectionHandlers = {
     if (p.layer !== null && p.layer !== undefined && Math.floor(p.layer / config.moe_groups) !== p.group) {
       throw new ApiError('invalid_params', `layer ${p.layer} does not use routing group ${p.group}`);
     }
-    const where = p.layer !== null && p.layer !== undefined ? `L${p.layer}` : `G${p.group}`;
+    const where = p.layer !== null && p.layer !== undefined ? `L${p.layer}` : `G${p.group + 1}`;
     guard(() => store(b).add(dir, {
       name: `${p.action === 'remove' ? 'Remove' : 'Restore'} ${where}/#${p.expert}`, kind: p.action, mask,
       recipe: { rule: { kind: 'hand', action: p.action, group: p.group, expert: p.expert, layer: p.layer ?? null } },

@@ -45,7 +45,7 @@ describe('resect experiment domain-masking', () => {
     for (const d of Object.values(r.domains)) {
       expect(Object.keys(d).sort()).toEqual(['experts_removed', 'others_mean_rel_increase', 'ppl_after', 'ppl_before', 'target_rel_increase']);
       expect(d.ppl_before).toBeGreaterThan(1);
-      if (d.experts_removed > 0) expect(d.ppl_after).not.toBe(d.ppl_before);
+      if (d.experts_removed! > 0) expect(d.ppl_after).not.toBe(d.ppl_before);
     }
     expect(existsSync(path.join(atlas, 'meta.json'))).toBe(true);
     // The text form prints Tables 9–10 and the Table 11 shape.

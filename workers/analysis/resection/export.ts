@@ -95,7 +95,10 @@ export async function exportMasked(model: string, maskJson: MaskJson, out: strin
   let linked = 0;
   let copied = 0;
   const files = await modelFiles(model);
-  for (const name of files) ((await linkOrCopy(path.join(model, name), path.join(out, name), !!o.copy)) === 'link' ? linked++ : copied++);
+  for (const name of files) {
+    if ((await linkOrCopy(path.join(model, name), path.join(out, name), !!o.copy)) === 'link') linked++;
+    else copied++;
+  }
   const json = maskToJson(mask);
   await writeSafetensors(path.join(out, MASKS_FILE), maskTensors(mask), { metadata: { resect_mask: JSON.stringify(json), format: 'resect-masks/1' } });
   await writeRecipe(out, { ...o.recipe, mask: json, exportedAt: new Date().toISOString(), kind: 'masked' });

@@ -1,0 +1,95 @@
+/**
+ * The Resection view against the real `resect serve`: a tiny model (test/fixtures/monet-vd-tiny + a character
+ * tokenizer) and an expert atlas of it built by the `atlas.build` job on a small labelled JSONL; then in the page:
+ * choose the "code" experts by the skew rule, see the counts per group and the list, remove them as an edit, run the
+ * before/after evaluation and see the perplexity table and chart, toggle the edit, undo and redo.
+ */
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect, openApp, snap, test } from './fixtures';
+
+const FIXTURE = path.resolve('test/fixtures/monet-vd-tiny');
+
+function charTokenizer() {
+  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
+  for (let c = 32; c <= 125; c++) vocab[String.fromCharCode(c)] = 3 + c - 32;
+  return {
+    version: '1.0', truncation: null, padding: null,
+    added_tokens: [special(0, '<unk>'), special(1, '<s>'), special(2, '</s>')],
+    normalizer: null, pre_tokenizer: null, post_processor: null, decoder: { type: 'Fuse' },
+    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: false, vocab, merges: [] },
+  };
+}
+
+const CODE = ['def add(a, b):\n    return a + b', 'for (let i = 0; i < n; i++) { sum += x[i]; }', 'if x == None:\n    raise ValueError("x")', 'int main(void) { return 0; }', 'const f = (x) => x * 2;'];
+const PROSE = ['The old man walked slowly to the harbour at dawn.', 'She opened the letter and smiled at the news.', 'Rain fell over the quiet village all night long.', 'A small bird sang on the fence by the garden.', 'He read the book twice before he understood it.'];
+
+let tmp: string;
+let model: string;
+let data: string;
+test.beforeAll(() => {
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'resect-e2e-resection-'));
+  model = path.join(tmp, 'tiny-monet');
+  cpSync(FIXTURE, model, { recursive: true });
+  writeFileSync(path.join(model, 'tokenizer.json'), JSON.stringify(charTokenizer()));
+  writeFileSync(path.join(model, 'tokenizer_config.json'), JSON.stringify({ add_bos_token: true, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' }));
+  data = path.join(tmp, 'labelled.jsonl');
+  writeFileSync(data, [...CODE.map((text) => ({ text, domain: 'code' })), ...PROSE.map((text) => ({ text, domain: 'prose' }))].map((r) => JSON.stringify(r)).join('\n') + '\n');
+});
+test.afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+test('choose a domain\'s experts from an atlas, apply them as an edit, measure before/after, undo', async ({ page, server, backend }) => {
+  test.setTimeout(120_000);
+  const added = await backend.request('models.add', { path: model });
+  const { jobId } = await backend.request('atlas.build', { model: added.path, data: { kind: 'jsonl', path: data, textField: 'text' } });
+  await expect.poll(async () => (await backend.job(jobId))?.state, { timeout: 60_000 }).toBe('succeeded');
+
+  await openApp(page, server, '/resection');
+  await expect(page.getByLabel('Model', { exact: true })).toHaveValue(added.path);
+  await page.getByLabel('Domain', { exact: true }).selectOption('code');
+  await page.getByRole('button', { name: 'Preview' }).click();
+  const counts = page.getByRole('table', { name: 'Experts per domain and group' });
+  await expect(counts).toBeVisible();
+  await expect(counts.getByRole('row', { name: /code/ })).toBeVisible();
+  const remove = page.getByRole('button', { name: /^Remove \d+ experts$/ });
+  await expect(remove).toBeEnabled();
+  const n = Number(/(\d+)/.exec((await remove.textContent()) ?? '')![1]);
+  expect(n).toBeGreaterThan(0);
+  await expect(page.getByRole('region', { name: 'Selected experts' }).getByRole('row')).toHaveCount(n + 1);
+
+  await remove.click();
+  const stack = page.getByRole('list', { name: 'Edit stack' });
+  await expect(stack.getByText(/Remove code experts/)).toBeVisible();
+  await expect(page.getByTestId('rs-active')).toContainText(`removes ${2 * n} of 256`); // group scope: 2 layers per group
+
+  await page.getByLabel('Target domain').selectOption('code');
+  await page.getByLabel(/Prompts to generate/).fill('def f(x):');
+  await page.getByRole('button', { name: 'Evaluate' }).click();
+  const table = page.getByRole('table', { name: 'Perplexity before and after' });
+  await expect(table).toBeVisible({ timeout: 60_000 });
+  await expect(table.getByRole('row', { name: /^code/ })).toBeVisible();
+  await expect(table.getByRole('row', { name: /^prose/ })).toBeVisible();
+  await expect(table.getByRole('row', { name: /ΔTarget/ })).toContainText('%');
+  await expect(page.locator('.chart svg')).toBeVisible();
+  await expect(page.getByText('before', { exact: true })).toBeVisible();
+  await snap(page, 'resection-evaluated');
+
+  // Toggle off and on, then undo everything: the stack is empty again; redo brings the edit back.
+  await stack.getByRole('checkbox').uncheck();
+  await expect(page.getByTestId('rs-active')).toContainText('removes 0 of 256');
+  await page.getByRole('button', { name: 'Undo' }).click();
+  await expect(page.getByTestId('rs-active')).toContainText(`removes ${2 * n} of 256`);
+  await page.getByRole('button', { name: 'Undo' }).click();
+  await expect(page.getByText(/No edits on this model/)).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Undo' })).toBeDisabled();
+  await page.getByRole('button', { name: 'Redo' }).click();
+  await expect(stack.getByText(/Remove code experts/)).toBeVisible();
+
+  // The stack persists in the workspace.
+  const s = await backend.request('resection.edits', { model: added.path });
+  expect(s.edits.map((e) => e.name)).toEqual([expect.stringMatching(/Remove code experts/)]);
+  await backend.request('resection.undo', { model: added.path });
+  await backend.request('models.remove', { id: added.id });
+});
