@@ -12,7 +12,7 @@ test('navigation reaches every area by role and name', async ({ page, server }) 
     await expect(page).toHaveTitle(`${area} — Resect`);
   }
   // Areas whose features come later say so, in words.
-  await nav.getByRole('link', { name: 'Experts', exact: true }).click();
+  await nav.getByRole('link', { name: 'SAEs', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'What will appear here' })).toBeVisible();
 });
 
