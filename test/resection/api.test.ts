@@ -1,0 +1,150 @@
+/**
+ * The resection API in process (a Backend whose jobs run in this process): selection from routing statistics,
+ * edits (apply, hand remove/restore, toggle, undo/redo, events), the evaluation job before/after and the export job
+ * with the recipe naming the edits and the evaluation.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import type { JobInfo, MethodName, Params, Result } from '../../common/api';
+import { Backend } from '../../main/backend';
+import type { WorkerHandle, WorkerLauncher } from '../../main/jobs/launcher';
+import { jobRegistry } from '../../workers/jobs/registry';
+import type { FromWorker, ToWorker } from '../../workers/jobs/protocol';
+import { MonetModel } from '../../workers/models/monet/model';
+import { loadTokenizer } from '../../workers/tokenizer';
+import { collectRoutingStats, saveRoutingStats } from '../../workers/analysis/resection/routing';
+import { tempDir } from '../backend/helpers';
+import { fixtureWithTokenizer } from '../monet/helpers';
+import { labelledSamples, writeLabelledJsonl } from './helpers';
+
+/** Runs jobs in this process, speaking the worker protocol. */
+const inProcess: WorkerLauncher = {
+  launch(): WorkerHandle {
+    const msgs: ((m: FromWorker) => void)[] = [];
+    const exits: ((e: { code: number | null; signal: string | null }) => void)[] = [];
+    const controller = new AbortController();
+    const emit = (m: FromWorker) => setImmediate(() => msgs.forEach((cb) => cb(m)));
+    const exit = (code: number) => setTimeout(() => exits.forEach((cb) => cb({ code, signal: null })), 5);
+    return {
+      pid: process.pid,
+      send(msg: ToWorker) {
+        if (msg.type === 'cancel') return controller.abort(new Error('cancelled'));
+        const def = jobRegistry[msg.kind]!;
+        const params = def.params.parse(msg.params);
+        def
+          .run(params, {
+            progress: (done, total, unit, message) => emit({ type: 'progress', done, total, unit, ...(message ? { message } : {}) }),
+            log: (line) => emit({ type: 'log', line }),
+            signal: controller.signal,
+            workspace: msg.workspace,
+            jobId: msg.jobId,
+            settings: msg.settings,
+          })
+          .then(
+            (value) => (emit({ type: 'result', value }), exit(0)),
+            (e: unknown) => (controller.signal.aborted ? emit({ type: 'cancelled' }) : emit({ type: 'error', message: (e as Error).message }), exit(1)),
+          );
+      },
+      kill: () => controller.abort(),
+      onMessage: (cb) => void msgs.push(cb),
+      onOutput: () => undefined,
+      onExit: (cb) => void exits.push(cb),
+    };
+  },
+};
+
+
+let model: string;
+let work: string;
+let statsDir: string;
+let data: string;
+let backend: Backend;
+const events: { event: string; data: unknown }[] = [];
+const call = <M extends MethodName>(m: M, p: Params<M>) => backend.router.call(m, p) as Promise<Result<M>>;
+const waitJob = async (id: string): Promise<JobInfo> => {
+  for (let i = 0; i < 2000; i++) {
+    const j = (await call('jobs.list', {})).find((x) => x.id === id)!;
+    if (j.state === 'succeeded' || j.state === 'failed' || j.state === 'cancelled') return j;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('job did not finish');
+};
+
+beforeAll(async () => {
+  model = await fixtureWithTokenizer('monet-vd-tiny');
+  work = tempDir('resect-rs-api-');
+  data = path.join(work, 'data.jsonl');
+  await writeLabelledJsonl(data);
+  const m = await MonetModel.load(model, { intraOpThreads: 1 });
+  try {
+    const tok = await loadTokenizer(model, { bosTokenId: 1, eosTokenId: 2 });
+    const samples = labelledSamples().map((s, k) => ({ ...s, scores: { toxicity: k % 3 === 0 ? 1 : 0 } }));
+    statsDir = path.join(work, 'stats');
+    await saveRoutingStats(statsDir, await collectRoutingStats(m, tok, samples, { scoreNames: ['toxicity'] }));
+  } finally {
+    await m.dispose();
+  }
+  backend = new Backend({ mode: 'serve', workspaceDir: path.join(work, 'ws'), launcher: inProcess });
+  backend.subscribe((event, d) => events.push({ event, data: d }));
+});
+afterAll(async () => {
+  await backend?.close();
+  rmSync(work, { recursive: true, force: true });
+  rmSync(path.dirname(model), { recursive: true, force: true });
+});
+
+describe('resection API', () => {
+  it('selects, applies, edits by hand, toggles, undoes, evaluates and exports', async () => {
+    const sel = await call('resection.select', { atlas: statsDir, rule: { kind: 'domain', domain: 'code' }, limit: 3 });
+    expect(sel.counts!.domains).toEqual(['code', 'prose']);
+    expect(sel.total).toBeGreaterThan(0);
+    expect(sel.experts.length).toBe(Math.min(3, sel.total));
+    expect(sel.scoreNames).toEqual(['toxicity']);
+    const tox = await call('resection.select', { atlas: statsDir, rule: { kind: 'score', score: 'toxicity', tau: 0.05 } });
+    expect(tox.experts.every((e) => (e.value ?? 0) > 0.05)).toBe(true);
+    await expect(call('resection.select', { atlas: statsDir, rule: { kind: 'domain', domain: 'nope' } })).rejects.toMatchObject({ code: 'invalid_params' });
+    await expect(call('resection.select', { atlas: 'no-such-atlas', rule: { kind: 'domain' } })).rejects.toMatchObject({ code: 'not_found' });
+
+    let s = await call('resection.apply', { model, name: 'code', atlas: statsDir, rule: { kind: 'domain', domain: 'code' } });
+    expect(s.edits).toHaveLength(1);
+    expect(s.edits[0]!.recipe).toMatchObject({ rule: { kind: 'domain', domain: 'code', ratio: 2 }, atlas: statsDir });
+    expect(s.removed).toBe(2 * sel.total);
+    expect(events.some((e) => e.event === 'resection.changed')).toBe(true);
+    const one = s.mask.layers!['0']![0]!;
+    s = await call('resection.expert', { model, group: 0, expert: one, action: 'restore' });
+    expect(s.removed).toBe(2 * sel.total - 2);
+    expect(s.edits[1]!.name).toBe(`Restore G1/#${one}`);
+    s = await call('resection.toggle', { id: s.edits[1]!.id, enabled: false });
+    expect(s.removed).toBe(2 * sel.total);
+    s = await call('resection.undo', { model });
+    expect(s.removed).toBe(2 * sel.total - 2);
+    s = await call('resection.undo', { model });
+    expect(s.edits).toHaveLength(1);
+    expect(s.canRedo).toBe(true);
+
+    const ev = await call('resection.evaluate', {
+      model, data: { kind: 'jsonl', path: data, textField: 'text' }, target: 'code', prompts: ['int x'], maxTokens: 4,
+      toxicity: { prompts: ['you '], scorer: 'lexicon', k: 2, n: 4 },
+    });
+    const job = await waitJob(ev.jobId);
+    expect(job.state, job.error ?? '').toBe('succeeded');
+    const r = job.result as { perplexity: { rows: { domain: string; pplBefore: number; pplAfter: number }[]; targetRelIncrease: number }; chart: string; generations: unknown[]; toxicity: { before: { prompts: number } } };
+    expect(r.perplexity.rows.map((x) => x.domain)).toEqual(['code', 'prose']);
+    expect(r.perplexity.rows[0]!.pplAfter).not.toBe(r.perplexity.rows[0]!.pplBefore);
+    expect(r.chart).toMatch(/^<svg/);
+    expect(r.generations).toHaveLength(1);
+    expect(r.toxicity.before.prompts).toBe(1);
+
+    const out = path.join(work, 'exported');
+    const ex = await call('resection.export', { model, out });
+    expect(ex.bakeable).toBe(false);
+    expect(ex.reason).toMatch(/composite/);
+    expect((await waitJob(ex.jobId)).state).toBe('succeeded');
+    const recipe = JSON.parse(readFileSync(path.join(out, 'resect_recipe.json'), 'utf8'));
+    expect(recipe.edits[0]).toMatchObject({ name: 'code', recipe: { rule: { kind: 'domain', domain: 'code' } } });
+    expect(recipe.evaluation.perplexity.targetRelIncrease).toBe(r.perplexity.targetRelIncrease);
+    expect(existsSync(path.join(out, 'resect_masks.safetensors'))).toBe(true);
+    await expect(call('resection.export', { model, out: path.join(work, 'baked'), baked: true })).rejects.toMatchObject({ code: 'invalid_params' });
+  });
+});
