@@ -3,8 +3,8 @@
  * E 64, H 4, k 8, 2 groups; or the default model in assets/model when it exists) over the held-out corpus
  * (assets/corpus/heldout.jsonl, else the fixture samples) with the assets tokenizer.
  *
- *   forward: the same chunks in the same padded batches through model.forward (no logits, no gates), before and
- *            after the atlas run (their mean is the baseline)
+ *   forward: the same chunks in the same padded batches through model.forward (no logits, no gates), after a
+ *            warm-up pass, before and after the atlas run (their mean is the baseline)
  *   atlas:   buildAtlas over the same samples (forward with gates + sparse accumulation); tokens/s of the streaming
  *            phase, and end to end (with writing stats, contexts and vocab)
  *
@@ -119,6 +119,7 @@ try {
     return (tokens / (performance.now() - t0)) * 1000;
   };
 
+  await forwardRate(); // warm-up (ORT arenas, JIT)
   const f1 = await forwardRate();
   const t0 = performance.now();
   const meta = await buildAtlas({

@@ -47,10 +47,12 @@ export function histogramEdges(bins: number, histMin: number, H: number): number
   return Array.from({ length: bins + 1 }, (_, k) => 10 ** (lo + ((hi - lo) * k) / bins));
 }
 
+/** The bin of a score s > 0: the number of inner edges (edges 1 … bins−1) that are ≤ s. */
 export function histogramBin(s: number, bins: number, histMin: number, H: number): number {
-  const lo = Math.log10(histMin);
-  const b = Math.floor((Math.log10(s) - lo) * (bins / (Math.log10(H) - lo)));
-  return b < 0 ? 0 : b >= bins ? bins - 1 : b;
+  const edges = histogramEdges(bins, histMin, H);
+  let b = 0;
+  for (let k = 1; k < bins; k++) if (edges[k]! <= s) b = k;
+  return b;
 }
 
 export class GroupAccumulator {
@@ -65,10 +67,11 @@ export class GroupAccumulator {
   readonly heapSize: Int32Array;
   // Scratch for one token.
   private readonly scratch: Float64Array;
-  private readonly mark: Uint8Array;
   private touched: Int32Array;
-  private readonly sideA: number[] = [];
-  private readonly sideB: number[] = [];
+  private readonly sideA: Int32Array;
+  private readonly sideB: Int32Array;
+  /** Edges 1 … bins−1 (the bin of s is the number of these ≤ s). */
+  private readonly innerEdges: Float64Array;
 
   constructor(readonly shape: AtlasShape, readonly o: AccumulatorOptions) {
     const EE = shape.E * shape.E;
@@ -82,8 +85,10 @@ export class GroupAccumulator {
     this.heapPos = new Int32Array(EE * o.topK);
     this.heapSize = new Int32Array(EE);
     this.scratch = new Float64Array(EE);
-    this.mark = new Uint8Array(EE);
     this.touched = new Int32Array(Math.min(EE, 4096));
+    this.sideA = new Int32Array(shape.E);
+    this.sideB = new Int32Array(shape.E);
+    this.innerEdges = Float64Array.from(histogramEdges(o.bins, o.histMin, shape.H).slice(1, o.bins));
   }
 
   addDomain(): void {
@@ -97,43 +102,39 @@ export class GroupAccumulator {
   addToken(g1: Float32Array, g2: Float32Array, base: number, domain: number, sample: number, pos: number, y: number): number {
     const { H, E } = this.shape;
     const scratch = this.scratch;
-    const mark = this.mark;
     let touched = this.touched;
     let nt = 0;
     const a = this.sideA;
     const bIdx = this.sideB;
+    // scratch is all zeros between tokens; a visited pair always gets a product > 0, so 0 means "not touched yet".
     for (let h = 0; h < H; h++) {
       const off = base + h * E;
-      a.length = 0;
-      bIdx.length = 0;
+      let na = 0;
+      let nb = 0;
       for (let e = 0; e < E; e++) {
-        if (g1[off + e]! > 0) a.push(e);
-        if (g2[off + e]! > 0) bIdx.push(e);
+        if (g1[off + e]! > 0) a[na++] = e;
+        if (g2[off + e]! > 0) bIdx[nb++] = e;
       }
-      for (let x = 0; x < a.length; x++) {
+      if (nt + na * nb > touched.length) {
+        const t2 = new Int32Array(Math.max(touched.length * 2, nt + na * nb));
+        t2.set(touched.subarray(0, nt));
+        touched = this.touched = t2;
+      }
+      for (let x = 0; x < na; x++) {
         const i = a[x]!;
         const gi = g1[off + i]!;
         const row = i * E;
-        for (let z = 0; z < bIdx.length; z++) {
+        for (let z = 0; z < nb; z++) {
           const j = bIdx[z]!;
           const id = row + j;
-          if (mark[id] === 0) {
-            mark[id] = 1;
-            scratch[id] = 0;
-            if (nt === touched.length) {
-              const t2 = new Int32Array(touched.length * 2);
-              t2.set(touched);
-              touched = this.touched = t2;
-            }
-            touched[nt++] = id;
-          }
-          scratch[id]! += gi * g2[off + j]!;
+          const prev = scratch[id]!;
+          if (prev === 0) touched[nt++] = id;
+          scratch[id] = prev + gi * g2[off + j]!;
         }
       }
     }
-    const { threshold, bins, histMin, topK } = this.o;
-    const lo = Math.log10(histMin);
-    const scale = bins / (Math.log10(H) - lo);
+    const { threshold, bins, topK } = this.o;
+    const edges = this.innerEdges;
     const dom = this.dom[domain]!;
     const sum = this.sum;
     const hist = this.hist;
@@ -143,12 +144,18 @@ export class GroupAccumulator {
     for (let k = 0; k < nt; k++) {
       const id = touched[k]!;
       const s = scratch[id]!;
-      mark[id] = 0;
+      scratch[id] = 0;
       sum[id]! += s;
       dom[id]! += s;
-      let b = Math.floor((Math.log10(s) - lo) * scale);
-      b = b < 0 ? 0 : b >= bins ? bins - 1 : b;
-      hist[id * bins + b]!++;
+      // Bin = number of inner edges ≤ s (binary search over the fixed log-spaced edges).
+      let lo = 0;
+      let hi = bins - 1;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (edges[mid]! <= s) lo = mid + 1;
+        else hi = mid;
+      }
+      hist[id * bins + lo]!++;
       if (hasY) {
         corr.sx[id]! += s;
         corr.sy[id]! += y;
