@@ -179,7 +179,7 @@ export class GroupAccumulator {
     const sc = this.heapScore;
     const sa = this.heapSample;
     const po = this.heapPos;
-    let n = this.heapSize[id]!;
+    const n = this.heapSize[id]!;
     if (n < K) {
       // Sift up from the end.
       let c = base + n;
