@@ -13,7 +13,8 @@ import { writeLabelledJsonl } from './helpers';
 const run = promisify(execFile);
 const ROOT = path.join(import.meta.dirname, '..', '..');
 const OUT = path.join(ROOT, 'dist', `test-resection-${process.pid}`);
-const cli = (args: string[]) => run(process.execPath, [path.join(OUT, 'cli.mjs'), ...args], { cwd: ROOT, maxBuffer: 1 << 26 });
+const cli = (args: string[], env: Record<string, string> = {}) =>
+  run(process.execPath, [path.join(OUT, 'cli.mjs'), ...args], { cwd: ROOT, maxBuffer: 1 << 26, env: { ...process.env, ...env } });
 
 let tmp: string;
 let model: string;
@@ -54,6 +55,12 @@ describe('resect experiment domain-masking', () => {
     expect(text.stdout).toMatch(/ΔTarget/);
     expect(text.stdout).toMatch(/^mean /m);
   });
+
+  it('without --model/--data uses the embedded default model and corpus, and says so when there is none', async () => {
+    const { stdout } = await cli(['experiment', 'domain-masking', '--json', '--max-samples', '6', '--threads', '1'], { RESECT_DEFAULT_MODEL: model, RESECT_DEFAULT_CORPUS: data });
+    expect(Object.keys((JSON.parse(stdout) as { domains: object }).domains).sort()).toEqual(['code', 'prose']);
+    await expect(cli(['experiment', 'domain-masking', '--json'], { RESECT_DEFAULT_MODEL: '' })).rejects.toThrow(/no embedded default model/);
+  });
 });
 
 describe('resect mask and resect export', () => {
@@ -70,6 +77,16 @@ describe('resect mask and resect export', () => {
 
     await expect(cli(['mask', '--atlas', atlas, '--score-field', 'toxicity', '--tau', '0.1', '--out', path.join(tmp, 't.json')])).rejects.toThrow(/no correlation sums for score "toxicity"/);
     await expect(cli(['mask', '--atlas', atlas, '--domain', 'nope', '--out', path.join(tmp, 'n.json')])).rejects.toThrow(/unknown domain "nope"/);
+
+    // An atlas built with a score: the toxicity rule (Pearson r > τ) writes a group mask.
+    const scored = path.join(tmp, 'atlas-scored');
+    await cli(['atlas', '--model', model, '--data', data, '--score-field', 'toxicity', '--out', scored, '--threads', '1']);
+    const tox = path.join(tmp, 'tox.mask.json');
+    const t = await cli(['mask', '--atlas', scored, '--score-field', 'toxicity', '--tau', '0.05', '--out', tox, '--json']);
+    const summary = JSON.parse(t.stdout) as { experts: number; rule: { kind: string; tau: number } };
+    expect(summary.rule).toMatchObject({ kind: 'score', tau: 0.05 });
+    expect(summary.experts).toBeGreaterThan(0);
+    expect(Object.keys(JSON.parse(await readFile(tox, 'utf8')).groups ?? {}).length).toBeGreaterThan(0);
 
     const exp = path.join(tmp, 'exported');
     await writeFile(path.join(tmp, 'recipe.json'), JSON.stringify({ why: 'test' }));
