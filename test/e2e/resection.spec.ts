@@ -93,3 +93,29 @@ test('choose a domain\'s experts from an atlas, apply them as an edit, measure b
   await backend.request('resection.undo', { model: added.path });
   await backend.request('models.remove', { id: added.id });
 });
+
+test('remove and restore one expert by hand from its page in Experts', async ({ page, server, backend }) => {
+  test.setTimeout(120_000);
+  const added = await backend.request('models.add', { path: model });
+  const { jobId } = await backend.request('atlas.build', { model: added.path, data: { kind: 'jsonl', path: data, textField: 'text' }, name: 'rs-hand atlas' });
+  await expect.poll(async () => (await backend.job(jobId))?.state, { timeout: 60_000 }).toBe('succeeded');
+
+  await openApp(page, server, '/experts');
+  const atlasPicker = page.getByLabel('Atlas', { exact: true });
+  await atlasPicker.selectOption({ label: (await atlasPicker.locator('option', { hasText: 'rs-hand atlas' }).first().textContent())!.trim() });
+  const rows = page.getByRole('table').getByRole('row', { name: /Open expert/ });
+  await rows.first().click();
+  const expertPage = page.getByTestId('expert-page');
+  await expect(expertPage).toBeVisible();
+  const id = Number(/#(\d+)/.exec((await expertPage.getByRole('heading', { level: 2 }).textContent()) ?? '')![1]);
+
+  await expertPage.getByRole('button', { name: `Remove expert ${id} from the model` }).click();
+  await expect(expertPage.getByRole('status').filter({ hasText: `Removed #${id}` })).toContainText('removes 2 (layer, expert) pairs');
+  await expertPage.getByRole('button', { name: `Restore expert ${id}` }).click();
+  await expect(expertPage.getByRole('status').filter({ hasText: `Restored #${id}` })).toContainText('removes 0 (layer, expert) pairs');
+
+  const s = await backend.request('resection.edits', { model: added.path });
+  expect(s.edits.map((e) => e.name)).toEqual([expect.stringMatching(new RegExp(`^Remove G\\d/#${id}$`)), expect.stringMatching(new RegExp(`^Restore G\\d/#${id}$`))]);
+  while ((await backend.request('resection.edits', { model: added.path })).canUndo) await backend.request('resection.undo', { model: added.path });
+  await backend.request('models.remove', { id: added.id });
+});
