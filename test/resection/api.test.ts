@@ -87,6 +87,7 @@ beforeAll(async () => {
   }
   backend = new Backend({ mode: 'serve', workspaceDir: path.join(work, 'ws'), launcher: inProcess });
   backend.subscribe((event, d) => events.push({ event, data: d }));
+  await call('settings.update', { device: 'cpu', threads: 1 });
 });
 afterAll(async () => {
   await backend?.close();
@@ -146,5 +147,16 @@ describe('resection API', () => {
     expect(recipe.evaluation.perplexity.targetRelIncrease).toBe(r.perplexity.targetRelIncrease);
     expect(existsSync(path.join(out, 'resect_masks.safetensors'))).toBe(true);
     await expect(call('resection.export', { model, out: path.join(work, 'baked'), baked: true })).rejects.toMatchObject({ code: 'invalid_params' });
+  });
+
+  it('runs the domain-masking experiment as a job (atlas built in the workspace)', async () => {
+    const job = await call('jobs.start', { kind: 'resection.experiment', params: { model, data: { kind: 'jsonl', path: data, textField: 'text' } } });
+    const done = await waitJob(job.id);
+    expect(done.state, done.error ?? '').toBe('succeeded');
+    const r = done.result as { domains: Record<string, { experts_removed: number; ppl_before: number }>; counts: { domains: string[] }; source: string };
+    expect(Object.keys(r.domains)).toEqual(['code', 'prose']);
+    expect(r.counts.domains.sort()).toEqual(['code', 'prose']);
+    expect(r.source).toMatch(/^atlas:/);
+    expect(existsSync(path.join(work, 'ws', 'atlases', `experiment-${job.id}`, 'meta.json'))).toBe(true);
   });
 });
