@@ -1,5 +1,5 @@
 /**
- * Atlas statistics against a brute-force computation on the tiny VD fixture: for every token, the dense
+ * Atlas statistics against a brute-force computation on the tiny VD and HD fixtures: for every token, the dense
  * S[t, i, j] = Σ_h g1[h, i]·g2[h, j] from the model's gates (one forward per chunk, no batching), accumulated into
  * counts, sums, per-domain means, histograms, correlation sums and the full ranking of occurrences; then a resumed
  * build against an uninterrupted one.
@@ -104,8 +104,10 @@ const options = (out: string, extra: Partial<BuildAtlasOptions> = {}): BuildAtla
   ...extra,
 });
 
+for (const fixture of ['monet-vd-tiny', 'monet-hd-tiny']) {
+describe(`atlas statistics vs brute force (${fixture})`, () => {
 beforeAll(async () => {
-  dir = await fixtureWithTokenizer('monet-vd-tiny');
+  dir = await fixtureWithTokenizer(fixture);
   work = await mkdtemp(path.join(tmpdir(), 'resect-atlas-'));
   const src = await readFile(path.join(FIXTURES, 'data', 'sample.jsonl'), 'utf8');
   samples = src.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { text: string; domain: string; toxicity: number });
@@ -122,9 +124,8 @@ afterAll(async () => {
   await model?.dispose();
 });
 
-describe('atlas statistics vs brute force (monet-vd-tiny)', () => {
   it('matches counts, sums, domain means, histograms, top-K and correlations exactly (unbatched)', async () => {
-    const out = path.join(work, 'exact');
+    const out = path.join(work, `exact-${fixture}`);
     const meta = await buildAtlas(options(out));
     expect(meta.tokens).toBe(brute.tokens);
     expect(meta.samples).toBe(samples.length);
@@ -244,3 +245,4 @@ describe('atlas statistics vs brute force (monet-vd-tiny)', () => {
     }
   }, 120_000);
 });
+}
