@@ -177,8 +177,10 @@ export const resectionHandlers = {
     const s = await stack(b, dir);
     if (p.data?.kind === 'jsonl' && !existsSync(resolveUserPath(p.data.path))) throw new ApiError('not_found', `no file ${p.data.path}`);
     const data = p.data?.kind === 'jsonl' ? { ...p.data, path: resolveUserPath(p.data.path) } : p.data;
+    const h = p.toxicity?.heldout;
+    const toxicity = p.toxicity ? { ...p.toxicity, ...(h ? { heldout: h.kind === 'jsonl' ? { ...h, path: resolveUserPath(h.path) } : h } : {}) } : undefined;
     const job = b.requireScheduler().start('resection.evaluate', {
-      ...p, ...(data ? { data } : {}), model: dir, mask: s.mask, edits: s.edits.filter((e) => e.enabled).map((e) => e.id),
+      ...p, ...(data ? { data } : {}), ...(toxicity ? { toxicity } : {}), model: dir, mask: s.mask, edits: s.edits.filter((e) => e.enabled).map((e) => e.id),
     });
     return { jobId: job.id, removed: s.removed };
   },

@@ -88,6 +88,14 @@ describe('resect mask and resect export', () => {
     expect(summary.experts).toBeGreaterThan(0);
     expect(Object.keys(JSON.parse(await readFile(tox, 'utf8')).groups ?? {}).length).toBeGreaterThan(0);
 
+    // resect score: a lexicon score into a field, then an atlas on it.
+    const rude = path.join(tmp, 'rude.jsonl');
+    await writeFile(rude, ['you damn idiot', 'what a nice day', 'hell no, damn it', 'the cat sat'].map((text, k) => JSON.stringify({ text, domain: k % 2 ? 'a' : 'b' })).join('\n') + '\n');
+    const scoredJsonl = path.join(tmp, 'rude.scored.jsonl');
+    const sc = await cli(['score', '--data', rude, '--out', scoredJsonl, '--scorer', 'lexicon:presence']);
+    expect(sc.stdout).toMatch(/scored 4 records with lexicon:presence/);
+    expect((await readFile(scoredJsonl, 'utf8')).trim().split('\n').map((l) => JSON.parse(l).toxicity)).toEqual([1, 0, 1, 0]);
+
     const exp = path.join(tmp, 'exported');
     await writeFile(path.join(tmp, 'recipe.json'), JSON.stringify({ why: 'test' }));
     const e = await cli(['export', '--model', model, '--mask', out, '--out', exp, '--recipe', path.join(tmp, 'recipe.json')]);

@@ -1,9 +1,13 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { finished } from 'node:stream/promises';
 import path from 'node:path';
 import { atlasRoutingStats } from '../../../workers/analysis/resection/atlas-adapter';
 import { select, type Scope, type SelectionRule } from '../../../workers/analysis/resection/select';
+import { openScorer } from '../../../workers/analysis/resection/scorers';
 import { formatCounts } from './experiment';
 
 interface Opts { atlas: string; domain?: string; scoreField?: string; tau?: string; ratio: string; minMass: string; scope: string; layer?: string; out: string; json?: boolean }
@@ -14,8 +18,48 @@ const num = (what: string, v: string) => {
   return n;
 };
 
+/**
+ * `resect score`: adds a per-sample score to a JSONL file with the lexicon scorer or an ONNX classifier, so an atlas
+ * can be built with `--score-field` from it (toxicity selection without a labelled score). Registered with `mask`.
+ */
+function registerScore(program: Command): void {
+  program
+    .command('score')
+    .description('score every record of a JSONL file with the lexicon (bad-words list) or an ONNX text classifier, writing the score into a field')
+    .requiredOption('--data <file>', 'JSONL input')
+    .requiredOption('--out <file>', 'JSONL output (the records with the score added)')
+    .option('--scorer <s>', 'lexicon (fraction of listed words), lexicon:presence, or onnx:<file.onnx> (tokenizer.json beside it)', 'lexicon')
+    .option('--field <f>', 'field to write the score into', 'toxicity')
+    .option('--text-field <f>', 'field holding the text', 'text')
+    .action(async (o: { data: string; out: string; scorer: string; field: string; textField: string }) => {
+      const scorer = await openScorer(o.scorer);
+      const out = createWriteStream(o.out);
+      let n = 0;
+      let sum = 0;
+      try {
+        for await (const line of createInterface({ input: createReadStream(o.data, 'utf8'), crlfDelay: Infinity })) {
+          if (!line.trim()) continue;
+          const row = JSON.parse(line) as Record<string, unknown>;
+          const text = row[o.textField];
+          if (typeof text !== 'string') throw new InvalidArgumentError(`${o.data}: a record has no string field "${o.textField}"`);
+          const [v] = await scorer.score([text]);
+          row[o.field] = v!;
+          sum += v!;
+          n++;
+          out.write(`${JSON.stringify(row)}\n`);
+        }
+      } finally {
+        out.end();
+        await finished(out);
+        await scorer.dispose?.();
+      }
+      process.stdout.write(`resect: scored ${n} records with ${scorer.name} (mean ${n ? (sum / n).toFixed(4) : '0'}) → ${o.out}\n`);
+    });
+}
+
 /** `resect mask`: choose experts from an atlas by domain (skew rule) or score correlation (τ) and write a mask file. */
 export function registerMask(program: Command): void {
+  registerScore(program);
   program
     .command('mask')
     .description('choose experts from an atlas (domain skew rule, or Pearson correlation with a score above τ) and write a mask JSON')
