@@ -3,7 +3,6 @@ import { createPinia } from 'pinia';
 import App from './App.vue';
 import { router } from './router';
 import { api, startApi } from './api/client';
-import { ApiError } from './api/errors';
 import { applyTheme, storedTheme, useSettings } from './stores/settings';
 import { useNotifications } from './stores/notifications';
 import { useJobs } from './stores/jobs';
@@ -39,11 +38,7 @@ useConnection();
 const workspace = useWorkspace();
 const settings = useSettings();
 const jobs = useJobs();
-/** Reports a failed load, except a broken workspace: WorkspacePanel already explains that one in place. */
-const report = (what: string) => (e: unknown) => {
-  if (e instanceof ApiError && e.code === 'workspace_unavailable') return;
-  notifications.error(e, what);
-};
+const report = (what: string) => (e: unknown) => notifications.error(e, what);
 api.onConnected(({ reconnected }) => {
   workspace.load().catch(report('Loading workspace'));
   settings.load().catch(report('Loading settings'));

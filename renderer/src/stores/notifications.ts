@@ -1,6 +1,7 @@
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
 import { ApiError, describeError, errorTitles } from '../api/errors';
+import { useWorkspace } from './workspace';
 
 export interface Notice {
   id: number;
@@ -28,8 +29,15 @@ export const useNotifications = defineStore('notifications', () => {
     return id;
   }
 
-  /** Shows an error; `context` says what the user was doing ("Saving settings"). */
-  function error(err: unknown, context?: string): number {
+  /**
+   * Shows an error; `context` says what the user was doing ("Saving settings"). A broken workspace is not toasted:
+   * every request fails with it, and WorkspacePanel explains it once, in place — so make sure the panel knows.
+   */
+  function error(err: unknown, context?: string): number | null {
+    if (err instanceof ApiError && err.code === 'workspace_unavailable') {
+      void useWorkspace().load().catch(() => undefined);
+      return null;
+    }
     const title = context ?? (err instanceof ApiError ? errorTitles[err.code] : 'Something went wrong');
     return push({ kind: 'error', title, message: describeError(err) });
   }
