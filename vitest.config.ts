@@ -6,6 +6,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     exclude: ['test/e2e/**', 'node_modules/**', 'dist/**'],
     environment: 'node',
+    globalSetup: ['test/setup/tmpdir.ts'],
     pool: 'forks',
     testTimeout: 120_000,
     hookTimeout: 120_000,
