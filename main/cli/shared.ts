@@ -1,5 +1,7 @@
 /** Small helpers shared by CLI commands. */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { MonetModel } from '../../workers/models/monet/model';
+import { parseDevice } from '../../workers/models/monet/session';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,4 +22,24 @@ export function isLoopback(host: string): boolean {
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The compute options every command that runs a model takes. */
+export interface DeviceOpts { device: string; threads?: string }
+
+export function withDeviceOptions(cmd: Command): Command {
+  return cmd
+    .option('--device <device>', 'auto, cpu, webgpu, cuda, dml or coreml (falls back to cpu)', 'cpu')
+    .option('--threads <n>', 'intra-op threads');
+}
+
+/** Loads a Monet model with the command's device and threads; provider messages (fallbacks and why) go to stderr. */
+export async function loadModelForCli(dir: string, o: DeviceOpts): Promise<MonetModel> {
+  const threads = o.threads === undefined ? undefined : Number(o.threads);
+  if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new Error(`--threads must be a positive integer, got ${o.threads}`);
+  return MonetModel.load(dir, {
+    provider: parseDevice(o.device),
+    ...(threads ? { intraOpThreads: threads } : {}),
+    log: (m) => process.stderr.write(`resect: ${m}\n`),
+  });
 }

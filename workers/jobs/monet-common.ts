@@ -24,7 +24,6 @@ export async function maskFromParam(config: import('../models/monet/config').Mon
 }
 
 export async function tokenizerFor(dir: string, config: import('../models/monet/config').MonetConfig) {
-  const { loadTokenizer } = await import('../tokenizer');
-  const eos = Array.isArray(config.eos_token_id) ? config.eos_token_id[0] : config.eos_token_id;
-  return loadTokenizer(dir, { bosTokenId: config.bos_token_id, eosTokenId: eos ?? null });
+  const { tokenizerForModel } = await import('../models/monet/session');
+  return tokenizerForModel(dir, config);
 }

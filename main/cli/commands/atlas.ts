@@ -5,18 +5,16 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { MonetModel } from '../../../workers/models/monet/model';
-import { parseDevice } from '../../../workers/models/monet/session';
-import { loadTokenizer } from '../../../workers/tokenizer';
+import { tokenizerForModel } from '../../../workers/models/monet/session';
 import { buildAtlas } from '../../../workers/analysis/atlas/build';
 import type { AtlasData } from '../../../workers/analysis/atlas/source';
 import { defaultWorkspaceDir } from '../../workspace/paths';
-import { printJson } from '../shared';
+import { loadModelForCli, printJson, withDeviceOptions, type DeviceOpts } from '../shared';
 
-interface Opts {
+interface Opts extends DeviceOpts {
   model: string; data: string; out: string; domainField?: string; scoreField?: string; textField: string; topK: string; threshold: string;
   maxSamples?: string; context?: string; checkpointEvery: string; resume?: boolean; workspace?: string; domain?: string; search?: string;
-  device: string; threads?: string; json?: boolean; name?: string;
+  json?: boolean; name?: string;
 }
 
 const int = (name: string, v: string, min: number) => {
@@ -42,7 +40,7 @@ async function resolveData(o: Opts): Promise<{ data: AtlasData; workspace?: stri
 }
 
 export function registerAtlas(program: Command): void {
-  program
+  withDeviceOptions(program
     .command('atlas')
     .description('build an expert atlas: per routing group and expert, usage, scores, per-domain means, top contexts, histograms')
     .requiredOption('--model <dir>', 'checkpoint folder with tokenizer.json')
@@ -61,27 +59,19 @@ export function registerAtlas(program: Command): void {
     .option('--resume', 'continue from the checkpoint in --out')
     .option('--name <name>', 'atlas name')
     .option('--workspace <dir>', 'workspace holding the dataset (default: $RESECT_WORKSPACE, else the app-data folder)')
-    .option('--device <device>', 'auto, cpu, webgpu, cuda, dml or coreml (falls back to cpu)', 'cpu')
-    .option('--threads <n>', 'intra-op threads')
-    .option('--json', 'print the summary as JSON')
+    .option('--json', 'print the summary as JSON'))
     .action(async (o: Opts) => {
       const threshold = Number(o.threshold);
       if (!(threshold >= 0)) throw new Error(`--threshold must be a number ≥ 0, got ${o.threshold}`);
       const topK = int('top-k', o.topK, 0);
-      const provider = parseDevice(o.device);
       const { data, workspace } = await resolveData(o);
-      const model = await MonetModel.load(o.model, {
-        provider, ...(o.threads ? { intraOpThreads: int('threads', o.threads, 1) } : {}),
-        log: (m) => process.stderr.write(`resect: ${m}\n`),
-      });
+      const model = await loadModelForCli(o.model, o);
       const abort = new AbortController();
       const onSignal = () => abort.abort(new Error('interrupted (the last checkpoint is kept; --resume continues)'));
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        const c = model.config;
-        const eos = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
-        const tokenizer = await loadTokenizer(o.model, { bosTokenId: c.bos_token_id, eosTokenId: eos ?? null });
+        const tokenizer = await tokenizerForModel(o.model, model.config);
         let last = 0;
         const meta = await buildAtlas({
           model, tokenizer, modelDir: o.model, outDir: path.resolve(o.out), ...(o.name ? { name: o.name } : {}),

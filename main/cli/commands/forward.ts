@@ -1,22 +1,19 @@
 import type { Command } from 'commander';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../../workers/engine/safetensors';
-import { MonetModel } from '../../../workers/models/monet/model';
-import { maskForModel, parseDevice } from '../../../workers/models/monet/session';
+import { maskForModel } from '../../../workers/models/monet/session';
+import { loadModelForCli, withDeviceOptions, type DeviceOpts } from '../shared';
 
-interface Opts { model: string; input: string; out: string; mask?: string; device: string; threads?: string }
+interface Opts extends DeviceOpts { model: string; input: string; out: string; mask?: string }
 
 export function registerForward(program: Command): void {
-  program
+  withDeviceOptions(program
     .command('forward')
     .description('run a Monet model on token ids (input_ids I64 [batch, time]) and write logits and router gates')
     .requiredOption('--model <dir>', 'checkpoint folder (config.json + safetensors)')
     .requiredOption('--input <file>', 'safetensors with input_ids (I64 [batch, time]) and optionally attention_mask')
     .requiredOption('--out <file>', 'safetensors to write: logits (F32) and router.R.g1 / router.R.g2 (F32)')
-    .option('--mask <file>', 'expert mask JSON: {"layers": {"<layer>": [flat ids i*E+j]}}')
-    .option('--device <device>', 'auto, cpu, webgpu, cuda, dml or coreml (falls back to cpu)', 'cpu')
-    .option('--threads <n>', 'intra-op threads')
+    .option('--mask <file>', 'expert mask JSON: {"layers": {"<layer>": [flat ids i*E+j]}}'))
     .action(async (o: Opts) => {
-      const provider = parseDevice(o.device);
       const masks = await maskForModel(o.model, o.mask);
       const input = await openSafetensors(o.input);
       const info = input.tensors.get('input_ids');
@@ -32,10 +29,7 @@ export function registerForward(program: Command): void {
         attention = Uint8Array.from(raw, (v) => (v ? 1 : 0));
       }
       await input.close();
-      const model = await MonetModel.load(o.model, {
-        provider, ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}),
-        log: (m) => process.stderr.write(`resect: ${m}\n`),
-      });
+      const model = await loadModelForCli(o.model, o);
       try {
         const out = await model.forward({ ids, batch: B, time: T, attention, masks, gates: true });
         const H = model.config.moe_heads;

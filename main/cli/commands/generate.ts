@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { generate } from '../../../workers/models/monet/generate';
-import { MonetModel } from '../../../workers/models/monet/model';
-import { maskForModel, parseDevice } from '../../../workers/models/monet/session';
-import { loadTokenizer } from '../../../workers/tokenizer';
+import { maskForModel, tokenizerForModel } from '../../../workers/models/monet/session';
+import { loadModelForCli, withDeviceOptions, type DeviceOpts } from '../shared';
 
-interface Opts { model: string; prompt: string; maxTokens: string; temperature: string; topP: string; seed: string; mask?: string; device: string; threads?: string }
+interface Opts extends DeviceOpts { model: string; prompt: string; maxTokens: string; temperature: string; topP: string; seed: string; mask?: string }
 
 const num = (name: string, v: string) => {
   const n = Number(v);
@@ -13,7 +12,7 @@ const num = (name: string, v: string) => {
 };
 
 export function registerGenerate(program: Command): void {
-  program
+  withDeviceOptions(program
     .command('generate')
     .description('generate text from a prompt with a Monet model (KV cache), streaming tokens to stdout')
     .requiredOption('--model <dir>', 'checkpoint folder with tokenizer.json')
@@ -22,22 +21,14 @@ export function registerGenerate(program: Command): void {
     .option('--temperature <t>', 'sampling temperature; 0 = greedy', '0')
     .option('--top-p <p>', 'nucleus mass in (0, 1]', '1')
     .option('--seed <s>', 'sampling seed', '0')
-    .option('--mask <file>', 'expert mask JSON: {"layers": {"<layer>": [flat ids i*E+j]}}')
-    .option('--device <device>', 'auto, cpu, webgpu, cuda, dml or coreml (falls back to cpu)', 'cpu')
-    .option('--threads <n>', 'intra-op threads')
+    .option('--mask <file>', 'expert mask JSON: {"layers": {"<layer>": [flat ids i*E+j]}}'))
     .action(async (o: Opts) => {
-      const provider = parseDevice(o.device);
       const masks = await maskForModel(o.model, o.mask);
       const maxTokens = num('max-tokens', o.maxTokens);
       if (!Number.isInteger(maxTokens) || maxTokens < 1) throw new Error(`--max-tokens must be a positive integer, got ${o.maxTokens}`);
-      const model = await MonetModel.load(o.model, {
-        provider, ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}),
-        log: (m) => process.stderr.write(`resect: ${m}\n`),
-      });
+      const model = await loadModelForCli(o.model, o);
       try {
-        const c = model.config;
-        const eos = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
-        const tokenizer = await loadTokenizer(o.model, { bosTokenId: c.bos_token_id, eosTokenId: eos ?? null });
+        const tokenizer = await tokenizerForModel(o.model, model.config);
         const prompt = tokenizer.encode(o.prompt);
         // Decode incrementally: print the text that the new token adds (multi-byte characters appear when complete).
         const all: number[] = [];

@@ -1,14 +1,12 @@
 import type { Command } from 'commander';
-import { MonetModel } from '../../../workers/models/monet/model';
 import { perplexity, readJsonlSamples } from '../../../workers/models/monet/perplexity';
-import { maskForModel, parseDevice } from '../../../workers/models/monet/session';
-import { loadTokenizer } from '../../../workers/tokenizer';
-import { printJson } from '../shared';
+import { maskForModel, tokenizerForModel } from '../../../workers/models/monet/session';
+import { loadModelForCli, printJson, withDeviceOptions, type DeviceOpts } from '../shared';
 
-interface Opts { model: string; data: string; textField: string; domainField: string; mask?: string; json?: boolean; context?: string; device: string; threads?: string }
+interface Opts extends DeviceOpts { model: string; data: string; textField: string; domainField: string; mask?: string; json?: boolean; context?: string }
 
 export function registerPerplexity(program: Command): void {
-  program
+  withDeviceOptions(program
     .command('perplexity')
     .description('mean NLL and perplexity of a Monet model over a JSONL dataset, overall and per domain')
     .requiredOption('--model <dir>', 'checkpoint folder with tokenizer.json')
@@ -17,20 +15,12 @@ export function registerPerplexity(program: Command): void {
     .option('--domain-field <f>', 'field holding the domain', 'domain')
     .option('--mask <file>', 'expert mask JSON: {"layers": {"<layer>": [flat ids i*E+j]}}')
     .option('--context <n>', 'window length in tokens (default max_position_embeddings)')
-    .option('--json', 'print JSON')
-    .option('--device <device>', 'auto, cpu, webgpu, cuda, dml or coreml (falls back to cpu)', 'cpu')
-    .option('--threads <n>', 'intra-op threads')
+    .option('--json', 'print JSON'))
     .action(async (o: Opts) => {
-      const provider = parseDevice(o.device);
       const masks = await maskForModel(o.model, o.mask);
-      const model = await MonetModel.load(o.model, {
-        provider, ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}),
-        log: (m) => process.stderr.write(`resect: ${m}\n`),
-      });
+      const model = await loadModelForCli(o.model, o);
       try {
-        const c = model.config;
-        const eos = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
-        const tokenizer = await loadTokenizer(o.model, { bosTokenId: c.bos_token_id, eosTokenId: eos ?? null });
+        const tokenizer = await tokenizerForModel(o.model, model.config);
         const r = await perplexity(model, tokenizer, readJsonlSamples(o.data, o.textField, o.domainField), {
           masks, ...(o.context ? { context: Number(o.context) } : {}),
         });

@@ -4,6 +4,7 @@ import type { Provider } from '../../engine';
 import path from 'node:path';
 import { loadMonetConfig, type MonetConfig } from './config';
 import { MaskError, parseMaskJson, type MonetMask } from './mask';
+import { loadTokenizer, type TextTokenizer } from '../../tokenizer';
 
 export const DEVICES: readonly Provider[] = ['auto', 'cpu', 'webgpu', 'cuda', 'dml', 'coreml'];
 
@@ -34,4 +35,10 @@ export async function maskForModel(dir: string, file: string | undefined): Promi
   if (!file) return undefined;
   const { config } = await loadMonetConfig(path.join(dir, 'config.json'));
   return readMaskFile(config, file);
+}
+
+/** The tokenizer of a model folder, with BOS/EOS from its config (eos_token_id may be a list: the first one ends). */
+export async function tokenizerForModel(dir: string, config: MonetConfig): Promise<TextTokenizer> {
+  const eos = Array.isArray(config.eos_token_id) ? config.eos_token_id[0] : config.eos_token_id;
+  return loadTokenizer(dir, { bosTokenId: config.bos_token_id, eosTokenId: eos ?? null });
 }
