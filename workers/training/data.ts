@@ -11,6 +11,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { TextTokenizer } from '../tokenizer';
 import { IGNORE_INDEX } from '../models/monet/train-graph';
+import { mulberry32 } from '../engine/random';
 
 export interface Doc { text: string; domain: string }
 
@@ -85,21 +86,9 @@ export async function tokenizeDocs(docs: Doc[], tok: TextTokenizer, tokKey: stri
   return { domains, docDomain, offsets, tokens };
 }
 
-/** Seeded PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function permutation(n: number, seed: number): Int32Array {
   const p = Int32Array.from({ length: n }, (_, i) => i);
-  const r = rng(seed);
+  const r = mulberry32(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
     const t = p[i]!;
