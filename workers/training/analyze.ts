@@ -22,8 +22,15 @@ export interface RouterReport {
   deadSubExperts: { side1: number; side2: number; of: number };
   /** (head, sub-expert) pairs never selected. */
   deadHeadSubExperts: { side1: number; side2: number; of: number };
-  /** Per domain: share of routing mass on experts specialised to it (≥ 2× every other domain), and how many experts. */
-  concentration: Record<string, { share: number; experts: number }>;
+  /**
+   * Per domain: share of routing mass on experts specialised to it (≥ 2× every other domain), how many experts, and
+   * `expertShare` = those experts / `activeExperts`.
+   */
+  concentration: Record<string, { share: number; experts: number; expertShare: number }>;
+  /** Composite experts (i, j) with non-zero routing mass on at least one evaluated token (of E²). */
+  activeExperts: number;
+  /** Per domain: sub-experts (both sides) that pass the 2× rule / sub-experts active on some token (both sides). */
+  subExpertShare: Record<string, { experts: number; active: number; expertShare: number }>;
   /** The same at sub-expert level (side 1 and side 2 averaged). */
   subExpertConcentration: Record<string, number>;
 }
@@ -150,6 +157,17 @@ export async function evaluateModel(o: {
     deadHS = [deadHS[0]!, deadHS[1]!];
     const concentration: RouterReport['concentration'] = {};
     const subConc: Record<string, number> = {};
+    const subShare: RouterReport['subExpertShare'] = {};
+    let activeExperts = 0;
+    for (let x = 0; x < E * E; x++) {
+      for (let k = 0; k < D; k++) if (comp[ri]![k]![x]! > 0) { activeExperts++; break; }
+    }
+    let activeSub = 0;
+    for (let s = 0; s < 2; s++) {
+      for (let e = 0; e < E; e++) {
+        for (let k = 0; k < D; k++) if (sub[ri]![k]![s]![e]! > 0) { activeSub++; break; }
+      }
+    }
     for (let k = 0; k < D; k++) {
       const mine = comp[ri]![k]!;
       let total = 0;
@@ -163,8 +181,9 @@ export async function evaluateModel(o: {
         for (let k2 = 0; k2 < D; k2++) if (k2 !== k) other = Math.max(other, comp[ri]![k2]![x]! / domTokens[k2]!);
         if (v >= 2 * other) { special += v; experts++; }
       }
-      concentration[td.domains[k]!] = { share: special / total, experts };
+      concentration[td.domains[k]!] = { share: special / total, experts, expertShare: experts / Math.max(1, activeExperts) };
       let sShare = 0;
+      let sExperts = 0;
       for (let s = 0; s < 2; s++) {
         let st = 0;
         let ss = 0;
@@ -173,16 +192,18 @@ export async function evaluateModel(o: {
           st += v;
           let other = 0;
           for (let k2 = 0; k2 < D; k2++) if (k2 !== k) other = Math.max(other, sub[ri]![k2]![s]![e]! / domTokens[k2]!);
-          if (v > 0 && v >= 2 * other) ss += v;
+          if (v > 0 && v >= 2 * other) { ss += v; sExperts++; }
         }
         sShare += ss / st / 2;
       }
       subConc[td.domains[k]!] = sShare;
+      subShare[td.domains[k]!] = { experts: sExperts, active: activeSub, expertShare: sExperts / Math.max(1, activeSub) };
     }
     routers.push({
       router: ri, layer: ckpt.dims.routerLayers[ri]!, uniformity: unif / (2 * H * E), ambiguity: amb[ri]! / routedTokens,
       meanSelected: selected[ri]! / routedTokens, deadSubExperts: { side1: deadS[0]!, side2: deadS[1]!, of: E },
       deadHeadSubExperts: { side1: deadHS[0]!, side2: deadHS[1]!, of: H * E }, concentration, subExpertConcentration: subConc,
+      activeExperts, subExpertShare: subShare,
     });
   }
   await model.dispose().catch(() => {});

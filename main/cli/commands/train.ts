@@ -112,6 +112,7 @@ export function registerTrainEval(program: Command): void {
       for (const x of r.routers) {
         process.stdout.write(`router ${x.router} (layer ${x.layer}): uniformity ${x.uniformity.toFixed(3)} (min ${r.logE.toFixed(3)}), ambiguity ${x.ambiguity.toFixed(3)}, selected ${x.meanSelected.toFixed(2)}, dead sub-experts ${x.deadSubExperts.side1}+${x.deadSubExperts.side2}/${2 * x.deadSubExperts.of}, dead (head, sub-expert) ${x.deadHeadSubExperts.side1}+${x.deadHeadSubExperts.side2}/${2 * x.deadHeadSubExperts.of}\n`);
         process.stdout.write(`  concentration: ${Object.entries(x.concentration).map(([d, v]) => `${d} ${(100 * v.share).toFixed(1)}%`).join(', ')}\n`);
+        process.stdout.write(`  experts passing the 2x rule / ${x.activeExperts} active: ${Object.entries(x.concentration).map(([d, v]) => `${d} ${v.experts} (${(100 * v.expertShare).toFixed(1)}%)`).join(', ')}\n`);
       }
       if (opts.out) await writeFile(opts.out, `${JSON.stringify(r, null, 2)}\n`);
     });
