@@ -4,16 +4,14 @@
  * MonetModel.load (one graph per layer, float32 per tensor) and runs a short forward, printing peak RSS (VmHWM)
  * against the checkpoint size.
  *
- *   node bench/monet-run.mjs bench/monet-load.ts [--dir /tmp/monet-1.4b-bf16] [--tokens 16] [--keep]
+ *   node scripts/build.mjs && node dist/bench/monet-load.mjs [--dir /tmp/monet-1.4b-bf16] [--tokens 16]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { writeSafetensors, float32ToBfloat16Bits, type TensorToWrite } from '../workers/engine/safetensors';
-import { expectedTensors } from '../workers/models/monet/checkpoint';
-import { parseMonetConfig } from '../workers/models/monet/config';
 import { MonetModel } from '../workers/models/monet/model';
+import { generateSynthetic } from './monet-synth';
 
 const CONFIG = {
   architectures: ['MonetForCausalLM'], model_type: 'monet', hidden_act: 'relu2',
@@ -31,28 +29,8 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 const status = (key: string) => Number(/\d+/.exec(readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith(key)) ?? '0')![0]) * 1024;
 
 async function generate(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, 'config.json'), JSON.stringify(CONFIG, null, 2));
-  const { config, dims } = parseMonetConfig(CONFIG);
-  let seed = 12345;
-  const tensors: TensorToWrite[] = expectedTensors(config, dims).filter((s) => !s.optional).map((s) => ({
-    name: s.name, dtype: 'BF16', shape: s.shape,
-    data: () => {
-      const n = s.shape.reduce((a, b) => a * b, 1);
-      const f = new Float32Array(n);
-      if (s.name.endsWith('running_var') || s.name.endsWith('layernorm.weight') || s.name === 'model.norm.weight') f.fill(1);
-      else if (!s.name.endsWith('running_mean')) {
-        const scale = s.name.includes('moe.b') || s.name.endsWith('.bias') ? 0.01 : 1 / Math.sqrt(s.shape[s.shape.length - 1]!);
-        for (let i = 0; i < n; i++) {
-          seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-          f[i] = (seed / 2 ** 32 - 0.5) * 2 * Math.sqrt(3) * scale;
-        }
-      }
-      return float32ToBfloat16Bits(f);
-    },
-  }));
   const t0 = performance.now();
-  await writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
+  await generateSynthetic(dir, CONFIG, { dtype: 'BF16', seed: 12345 });
   console.log(`generated ${dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s, peak RSS of the generator ${gib(status('VmHWM'))}`);
 }
 
@@ -82,7 +60,7 @@ if (mode === '--generate') await generate(dir);
 else if (mode === '--load') await load(dir, tokens);
 else {
   // Generate (if absent) and load in separate processes so each peak is its own.
-  const self = process.env.RESECT_BENCH_BUNDLE!;
+  const self = process.argv[1]!;
   if (!existsSync(path.join(dir, 'model.safetensors'))) spawnSync(process.execPath, [self, '--generate', '--dir', dir], { stdio: 'inherit' });
   const r = spawnSync(process.execPath, [self, '--load', '--dir', dir, '--tokens', String(tokens)], { stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
