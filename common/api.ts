@@ -266,6 +266,21 @@ export const methods = {
   },
   /** Remove finished jobs from the list (their logs stay on disk). */
   'jobs.clear': { params: z.object({}), result: z.object({ removed: z.number() }) },
+  /**
+   * Training records of a `monet.train` job (`<out>/metrics.jsonl`: start/resume, step, eval, checkpoint, end), read
+   * from byte offset `since` (0: from the start); pass `next` back to get only new records. `reset`: the file was
+   * rewritten, the records start over. `more`: call again at once.
+   */
+  'jobs.metrics': {
+    params: z.object({ id: z.string().min(1), since: z.number().int().min(0).optional() }),
+    result: z.object({
+      file: z.string().nullable(),
+      records: z.array(z.record(z.string(), z.unknown())),
+      next: z.number().int(),
+      reset: z.boolean(),
+      more: z.boolean(),
+    }),
+  },
 
   // Datasets ----------------------------------------------------------------------------------------------------
   'datasets.list': { params: z.object({}), result: z.array(DatasetInfo) },
