@@ -200,7 +200,7 @@ export const resectionHandlers = {
       edits: active.map((e) => ({ id: e.id, name: e.name, kind: e.kind, experts: e.experts, recipe: e.recipe })),
       evaluation: latestEvaluation(b, dir),
     };
-    const job = b.requireScheduler().start('resection.export', { model: dir, mask: s.mask, out, baked: p.baked, copy: p.copy, recipe });
+    const job = b.requireScheduler().start('resection.export', { model: dir, mask: s.mask, out, baked: p.baked, copy: p.copy, onnx: p.onnx, recipe });
     return { jobId: job.id, bakeable: bk.ok, reason: bk.ok ? null : bk.reason };
   },
 } satisfies Partial<Handlers>;

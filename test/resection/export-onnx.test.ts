@@ -19,6 +19,9 @@ import { OnnxLmModel } from '../../workers/models/onnx-export/model';
 import { openSafetensors, writeSafetensors } from '../../workers/engine/safetensors';
 import type { MaskJson } from '../../workers/analysis/resection/select';
 import { maxAbsDiff } from '../monet/helpers';
+import { resectionExportJob } from '../../workers/jobs/resection';
+import { ExportParams } from '../../workers/analysis/resection/schema';
+import type { JobContext } from '../../workers/jobs/types';
 
 const ROOT = path.join(import.meta.dirname, '..', '..');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures');
@@ -110,6 +113,27 @@ describe('the exported graph', () => {
     await mkdir(out);
     await expect(writeOnnxExport(path.join(FIXTURES, 'monet-vd-tiny'), { layers: { 9: [1] } }, out)).rejects.toThrow(/unknown layer 9/);
     expect(existsSync(path.join(out, ONNX_FILE))).toBe(false);
+  });
+});
+
+describe('resection.export job with onnx (the Resection view\'s "ONNX model" option)', () => {
+  it('writes the masked folder and model.onnx, which matches the in-app masked forward', async () => {
+    const model = path.join(FIXTURES, 'monet-vd-tiny');
+    const mask = await fixtureMask('monet-vd-tiny');
+    const out = path.join(tmp, 'job-out');
+    const lines: string[] = [];
+    const ctx = { workspace: tmp, log: (l: string) => lines.push(l), progress: () => {}, signal: new AbortController().signal, jobId: 'j1', settings: {} } as unknown as JobContext;
+    const params = ExportParams.parse({ model, mask, out, onnx: true, copy: true });
+    const r = (await resectionExportJob.run(params, ctx)) as { files: string[] };
+    expect(r.files).toContain(MASKS_FILE);
+    expect(r.files).toContain(ONNX_FILE);
+    expect(ExportParams.parse({ model, mask, out }).onnx).toBe(false);
+    const m = await MonetModel.load(model, { intraOpThreads: 1 });
+    const inApp = await m.forward({ ids, batch: B, time: T, masks: parseMaskJson(m.config, mask) });
+    await m.dispose();
+    const onnx = await OnnxLmModel.load(path.join(out, ONNX_FILE), { intraOpThreads: 1 });
+    expect(maxAbsDiff((await onnx.forward(ids, B, T)).logits, inApp.logits!)).toBeLessThan(1e-5);
+    await onnx.dispose();
   });
 });
 

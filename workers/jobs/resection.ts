@@ -102,7 +102,7 @@ export const resectionExperimentJob = defineJob({
 export const resectionExportJob = defineJob({
   heavy: false,
   params: ExportParams,
-  title: (p) => `Export ${p.baked ? 'baked ' : ''}${path.basename(p.model)} → ${p.out}`,
+  title: (p) => `Export ${p.baked ? 'baked ' : ''}${path.basename(p.model)}${p.onnx ? ' (+ ONNX)' : ''} → ${p.out}`,
   async run(p, ctx) {
     const { exportBaked, exportMasked } = await import('../analysis/resection/export');
     const out = path.resolve(ctx.workspace, p.out);
@@ -111,6 +111,13 @@ export const resectionExportJob = defineJob({
       ? await exportBaked(p.model, p.mask, out, { recipe: p.recipe })
       : await exportMasked(p.model, p.mask, out, { recipe: p.recipe, copy: p.copy });
     ctx.log(`Wrote ${r.files.join(', ')}`);
+    if (p.onnx) {
+      const { writeOnnxExport } = await import('../analysis/resection/export-onnx');
+      ctx.log('Writing model.onnx (masks built in)');
+      const o = await writeOnnxExport(p.model, p.mask, out);
+      ctx.log(`Wrote ${o.files.join(', ')}`);
+      return { out, ...r, files: [...r.files, ...o.files], onnx: o };
+    }
     return { out, ...r };
   },
 });

@@ -68,8 +68,8 @@ export const useResection = defineStore('resection', () => {
     return r;
   }
 
-  async function exportModel(out: string, baked: boolean) {
-    const r = await api.request('resection.export', { model: model.value!, out, baked });
+  async function exportModel(out: string, baked: boolean, onnx = false) {
+    const r = await api.request('resection.export', { model: model.value!, out, baked, onnx });
     exportJobId.value = r.jobId;
     await jobs.refresh();
     return r;

@@ -109,6 +109,8 @@ export const ExportParams = z.object({
   baked: z.boolean().default(false),
   copy: z.boolean().default(false),
   recipe: z.record(z.string(), z.unknown()).default({}),
+  /** Also write model.onnx: one ONNX graph input_ids → logits with the mask built in (export-onnx.ts). */
+  onnx: z.boolean().default(false),
 });
 
 export const ExperimentParams = z.object({
@@ -162,7 +164,7 @@ export const resectionMethods = {
   },
   /** Starts a `resection.export` job of the active stack (the recipe lists the edits and the latest evaluation). */
   'resection.export': {
-    params: z.object({ model: Model, out: z.string().min(1), baked: z.boolean().default(false), copy: z.boolean().default(false) }),
+    params: z.object({ model: Model, out: z.string().min(1), baked: z.boolean().default(false), copy: z.boolean().default(false), onnx: z.boolean().default(false) }),
     result: z.object({ jobId: z.string(), bakeable: z.boolean(), reason: z.string().nullable() }),
   },
 } as const;
