@@ -4,9 +4,8 @@
  * and may later send `cancel`. The worker runs the job from `workers/jobs/registry.ts`, reports progress, logs and
  * the result, then exits: 0 after a result or a cancellation, 1 after an error.
  */
-import { jobRegistry } from './jobs/registry';
 import type { FromWorker, StartMessage, ToWorker } from './jobs/protocol';
-import type { JobContext } from './jobs/types';
+import { runStartMessage } from './jobs/run';
 
 interface ParentPort {
   on(event: 'message', cb: (e: { data: unknown }) => void): void;
@@ -45,30 +44,8 @@ async function finish(msg: FromWorker, code: number): Promise<never> {
 }
 
 async function runJob(start: StartMessage): Promise<void> {
-  const def = jobRegistry[start.kind];
-  if (!def) return finish({ type: 'error', message: `Unknown job kind: ${start.kind}` }, 1);
-  const parsed = def.params.safeParse(start.params);
-  if (!parsed.success) return finish({ type: 'error', message: `Invalid params: ${parsed.error.message}` }, 1);
-
-  const ctx: JobContext = {
-    progress: (done, total, unit, message) => void send({ type: 'progress', done, total, unit, ...(message !== undefined ? { message } : {}) }),
-    log: (line) => void send({ type: 'log', line: String(line) }),
-    output: (text) => void send({ type: 'output', text: String(text) }),
-    signal: controller.signal,
-    workspace: start.workspace,
-    jobId: start.jobId,
-    settings: start.settings,
-  };
-  try {
-    const value = await def.run(parsed.data, ctx);
-    if (controller.signal.aborted) return finish({ type: 'cancelled' }, 0);
-    return finish({ type: 'result', value: value ?? null }, 0);
-  } catch (e) {
-    if (controller.signal.aborted) return finish({ type: 'cancelled' }, 0);
-    const message = e instanceof Error ? e.message : String(e);
-    if (e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
-    return finish({ type: 'error', message }, 1);
-  }
+  const { final, code } = await runStartMessage(start, controller.signal, (msg) => void send(msg));
+  return finish(final, code);
 }
 
 onMessage((msg) => {

@@ -8,10 +8,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { EventData, JobInfo, MethodName, Params, Result } from '../../common/api';
 import { Backend } from '../../main/backend';
-import type { WorkerHandle, WorkerLauncher } from '../../main/jobs/launcher';
+import { InProcessLauncher } from '../../main/jobs/in-process';
 import { Workspace } from '../../main/workspace/workspace';
-import { jobRegistry } from '../../workers/jobs/registry';
-import type { FromWorker, ToWorker } from '../../workers/jobs/protocol';
 import { iterateSamples, openDatasetStore } from '../../workers/data';
 import { root, tempDir } from './helpers';
 
@@ -20,40 +18,7 @@ const JSONL = path.join(FIXTURES, 'sample.jsonl');
 const PARQUET = path.join(FIXTURES, 'sample.parquet');
 
 /** Runs jobs in this process, speaking the worker protocol. */
-const inProcess: WorkerLauncher = {
-  launch(): WorkerHandle {
-    const msgs: ((m: FromWorker) => void)[] = [];
-    const exits: ((e: { code: number | null; signal: string | null }) => void)[] = [];
-    const controller = new AbortController();
-    const emit = (m: FromWorker) => setImmediate(() => msgs.forEach((cb) => cb(m)));
-    const exit = (code: number) => setTimeout(() => exits.forEach((cb) => cb({ code, signal: null })), 5);
-    return {
-      pid: process.pid,
-      send(msg: ToWorker) {
-        if (msg.type === 'cancel') return controller.abort(new Error('cancelled'));
-        const def = jobRegistry[msg.kind]!;
-        const params = def.params.parse(msg.params);
-        def
-          .run(params, {
-            progress: (done, total, unit, message) => emit({ type: 'progress', done, total, unit, ...(message ? { message } : {}) }),
-            log: (line) => emit({ type: 'log', line }),
-            signal: controller.signal,
-            workspace: msg.workspace,
-            jobId: msg.jobId,
-            settings: msg.settings,
-          })
-          .then(
-            (value) => (emit({ type: 'result', value }), exit(0)),
-            (e: unknown) => (controller.signal.aborted ? emit({ type: 'cancelled' }) : emit({ type: 'error', message: (e as Error).message }), exit(1)),
-          );
-      },
-      kill: () => controller.abort(),
-      onMessage: (cb) => void msgs.push(cb),
-      onOutput: () => undefined,
-      onExit: (cb) => void exits.push(cb),
-    };
-  },
-};
+const inProcess = new InProcessLauncher();
 
 const opened: Backend[] = [];
 afterEach(async () => {

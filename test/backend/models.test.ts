@@ -8,47 +8,12 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { EventData, JobInfo, MethodName, Params, Result } from '../../common/api';
 import { Backend } from '../../main/backend';
-import type { WorkerHandle, WorkerLauncher } from '../../main/jobs/launcher';
-import { jobRegistry } from '../../workers/jobs/registry';
-import type { FromWorker, ToWorker } from '../../workers/jobs/protocol';
+import { InProcessLauncher } from '../../main/jobs/in-process';
 import { fixtureWithTokenizer, FIXTURES } from '../monet/helpers';
 import { tempDir } from './helpers';
 
-/** Runs jobs in this process, speaking the worker protocol (as workers/host.ts does). */
-const inProcess: WorkerLauncher = {
-  launch(): WorkerHandle {
-    const msgs: ((m: FromWorker) => void)[] = [];
-    const exits: ((e: { code: number | null; signal: string | null }) => void)[] = [];
-    const controller = new AbortController();
-    const emit = (m: FromWorker) => setImmediate(() => msgs.forEach((cb) => cb(m)));
-    const exit = (code: number) => setTimeout(() => exits.forEach((cb) => cb({ code, signal: null })), 5);
-    return {
-      pid: process.pid,
-      send(msg: ToWorker) {
-        if (msg.type === 'cancel') return controller.abort(new Error('cancelled'));
-        const def = jobRegistry[msg.kind]!;
-        def
-          .run(def.params.parse(msg.params), {
-            progress: (done, total, unit, message) => emit({ type: 'progress', done, total, unit, ...(message ? { message } : {}) }),
-            log: (line) => emit({ type: 'log', line }),
-            output: (text) => emit({ type: 'output', text }),
-            signal: controller.signal,
-            workspace: msg.workspace,
-            jobId: msg.jobId,
-            settings: { ...msg.settings, device: 'cpu', threads: 1 },
-          })
-          .then(
-            (value) => (emit({ type: 'result', value }), exit(0)),
-            (e: unknown) => (controller.signal.aborted ? emit({ type: 'cancelled' }) : emit({ type: 'error', message: (e as Error).message }), exit(1)),
-          );
-      },
-      kill: () => controller.abort(),
-      onMessage: (cb) => void msgs.push(cb),
-      onOutput: () => undefined,
-      onExit: (cb) => void exits.push(cb),
-    };
-  },
-};
+/** Runs jobs in this process, speaking the worker protocol. */
+const inProcess = new InProcessLauncher({ device: 'cpu', threads: 1 });
 
 let model: string;
 const savedEnv = process.env.RESECT_DEFAULT_MODEL;
