@@ -3,6 +3,7 @@ import { createRouter, createWebHashHistory, type RouteRecordRaw } from 'vue-rou
 /** One entry per area of the app; the navigation is built from this list. */
 export const areas = [
   { path: '/models', name: 'models', title: 'Models', icon: 'models', component: () => import('./views/ModelsView.vue') },
+  { path: '/train', name: 'train', title: 'Train', icon: 'train', component: () => import('./views/TrainView.vue') },
   { path: '/experts', name: 'experts', title: 'Experts', icon: 'experts', component: () => import('./views/ExpertsView.vue') },
   { path: '/resection', name: 'resection', title: 'Resection', icon: 'resection', component: () => import('./views/ResectionView.vue') },
   { path: '/datasets', name: 'datasets', title: 'Datasets', icon: 'datasets', component: () => import('./views/DatasetsView.vue') },
