@@ -4,37 +4,22 @@
  * histogram, promoted tokens, siblings), pin it to a collection, and find an expert by an example sentence; then a
  * synthetic 512 × 512 atlas (written straight into the workspace) for the map's render time and hover.
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Sqlite from 'better-sqlite3';
 import { writeSafetensors } from '../../workers/engine/safetensors';
+import { copyFixtureWithTokenizer } from '../support/tiny-monet';
 import { expect, openApp, snap, test } from './fixtures';
 
-const FIXTURE = path.resolve('test/fixtures/monet-vd-tiny');
 const DATA = path.resolve('test/fixtures/data/sample.jsonl');
-
-/** <unk> 0, <s> 1, </s> 2, then the characters 32…125: the fixtures' 97-token vocabulary (as test/monet/helpers.ts). */
-function charTokenizer() {
-  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-  const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
-  for (let c = 32; c <= 125; c++) vocab[String.fromCharCode(c)] = 3 + c - 32;
-  return {
-    version: '1.0', truncation: null, padding: null,
-    added_tokens: [special(0, '<unk>'), special(1, '<s>'), special(2, '</s>')],
-    normalizer: null, pre_tokenizer: null, post_processor: null, decoder: { type: 'Fuse' },
-    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: false, vocab, merges: [] },
-  };
-}
 
 let tmp: string;
 let model: string;
 test.beforeAll(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'resect-e2e-experts-'));
   model = path.join(tmp, 'tiny-monet');
-  cpSync(FIXTURE, model, { recursive: true });
-  writeFileSync(path.join(model, 'tokenizer.json'), JSON.stringify(charTokenizer()));
-  writeFileSync(path.join(model, 'tokenizer_config.json'), JSON.stringify({ add_bos_token: true, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' }));
+  copyFixtureWithTokenizer('monet-vd-tiny', model);
 });
 test.afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -3,34 +3,19 @@
  * test/fixtures/monet-vd-tiny with a character tokenizer), see its config, run a prompt and watch the tokens stream
  * (job.output frames on the page's WebSocket), then the per-token expert lists. Screenshots in both themes.
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { copyFixtureWithTokenizer } from '../support/tiny-monet';
 import { expect, openApp, snap, test } from './fixtures';
 
-const FIXTURE = path.resolve('test/fixtures/monet-vd-tiny');
-
-/** <unk> 0, <s> 1, </s> 2, then the characters 32…125: the fixtures' 97-token vocabulary (as test/monet/helpers.ts). */
-function charTokenizer() {
-  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
-  const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
-  for (let c = 32; c <= 125; c++) vocab[String.fromCharCode(c)] = 3 + c - 32;
-  return {
-    version: '1.0', truncation: null, padding: null,
-    added_tokens: [special(0, '<unk>'), special(1, '<s>'), special(2, '</s>')],
-    normalizer: null, pre_tokenizer: null, post_processor: null, decoder: { type: 'Fuse' },
-    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: false, vocab, merges: [] },
-  };
-}
 
 let tmp: string;
 let model: string;
 test.beforeAll(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'resect-e2e-models-'));
   model = path.join(tmp, 'tiny-monet');
-  cpSync(FIXTURE, model, { recursive: true });
-  writeFileSync(path.join(model, 'tokenizer.json'), JSON.stringify(charTokenizer()));
-  writeFileSync(path.join(model, 'tokenizer_config.json'), JSON.stringify({ add_bos_token: true, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' }));
+  copyFixtureWithTokenizer('monet-vd-tiny', model);
   writeFileSync(path.join(tmp, 'bad-mask.json'), JSON.stringify({ layers: { 9: [1] } }));
 });
 test.afterAll(() => rmSync(tmp, { recursive: true, force: true }));
