@@ -2,9 +2,11 @@
  * The Resection view against the real `resect serve`: a tiny model (test/fixtures/monet-vd-tiny + a character
  * tokenizer) and an expert atlas of it built by the `atlas.build` job on a small labelled JSONL; then in the page:
  * choose the "code" experts by the skew rule, see the counts per group and the list, remove them as an edit, run the
- * before/after evaluation and see the perplexity table and chart, toggle the edit, undo and redo.
+ * before/after evaluation and see the perplexity table and chart, toggle the edit, undo and redo; the issue-8 flow
+ * (remove a domain with one click, before/after table, undo, export the Hugging Face folder and see the job listed);
+ * and removing / restoring one expert by hand from the Experts view.
  */
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect, openApp, snap, test } from './fixtures';
@@ -91,6 +93,68 @@ test('choose a domain\'s experts from an atlas, apply them as an edit, measure b
   const s = await backend.request('resection.edits', { model: added.path });
   expect(s.edits.map((e) => e.name)).toEqual([expect.stringMatching(/Remove code experts/)]);
   await backend.request('resection.undo', { model: added.path });
+  await backend.request('models.remove', { id: added.id });
+});
+
+test('remove a domain with one click, see the before/after table, undo, export the folder', async ({ page, server, backend }) => {
+  test.setTimeout(120_000);
+  const added = await backend.request('models.add', { path: model });
+  const { jobId } = await backend.request('atlas.build', { model: added.path, data: { kind: 'jsonl', path: data, textField: 'text' }, name: 'rs-flow atlas' });
+  await expect.poll(async () => (await backend.job(jobId))?.state, { timeout: 60_000 }).toBe('succeeded');
+
+  await openApp(page, server, '/resection');
+  await expect(page.getByLabel('Model', { exact: true })).toHaveValue(added.path);
+  const atlasPicker = page.getByLabel('Atlas', { exact: true });
+  await atlasPicker.selectOption({ label: (await atlasPicker.locator('option', { hasText: 'rs-flow atlas' }).first().textContent())!.trim() });
+  await page.getByLabel('Domain', { exact: true }).selectOption('prose');
+  await page.getByRole('button', { name: 'Preview' }).click();
+  const remove = page.getByRole('button', { name: /^Remove \d+ experts$/ });
+  await expect(remove).toBeEnabled();
+  const n = Number(/(\d+)/.exec((await remove.textContent()) ?? '')![1]);
+  expect(n).toBeGreaterThan(0);
+
+  // One click removes the domain: the edit is on the stack and active.
+  await remove.click();
+  const stack = page.getByRole('list', { name: 'Edit stack' });
+  await expect(stack.getByText(/Remove prose experts/)).toBeVisible();
+  await expect(page.getByTestId('rs-active')).toContainText(`removes ${2 * n} of 256`);
+
+  // Before/after table: one row per domain with both perplexities and ΔTarget / mean ΔOthers.
+  await page.getByLabel('Target domain').selectOption('prose');
+  await page.getByRole('button', { name: 'Evaluate' }).click();
+  const table = page.getByRole('table', { name: 'Perplexity before and after' });
+  await expect(table).toBeVisible({ timeout: 60_000 });
+  for (const d of ['code', 'prose']) await expect(table.getByRole('row', { name: new RegExp(`^${d}`) })).toContainText('%');
+  await expect(table.getByRole('row', { name: /ΔTarget/ })).toContainText('%');
+  await expect(table.getByRole('row', { name: /ΔOthers/ })).toContainText('%');
+
+  // Undo takes the removal back; redo restores it for the export.
+  await page.getByRole('button', { name: 'Undo' }).click();
+  await expect(page.getByText(/No edits on this model/)).toBeVisible();
+  await expect(page.getByTestId('rs-active')).toContainText('removes 0 of 256');
+  await page.getByRole('button', { name: 'Redo' }).click();
+  await expect(page.getByTestId('rs-active')).toContainText(`removes ${2 * n} of 256`);
+
+  // Export the Hugging Face folder (masks + recipe); the job succeeds and is listed in Jobs with its result.
+  const out = path.join(tmp, 'exported-prose');
+  await page.getByLabel(/Export the edited model to/).fill(out);
+  await page.getByRole('button', { name: 'Export', exact: true }).click();
+  await expect(page.getByRole('status').filter({ hasText: /^Export:/ })).toContainText('Export: succeeded', { timeout: 60_000 });
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'resect_masks.safetensors', 'resect_recipe.json']) expect(existsSync(path.join(out, f)), f).toBe(true);
+  const recipe = JSON.parse(readFileSync(path.join(out, 'resect_recipe.json'), 'utf8')) as { edits: { name: string }[]; evaluation?: unknown };
+  expect(recipe.edits.map((e) => e.name)).toEqual([expect.stringMatching(/Remove prose experts/)]);
+  expect(recipe.evaluation).toBeTruthy();
+  const jobs = await backend.request('jobs.list', {});
+  const exportJob = jobs.find((j) => j.kind === 'resection.export' && j.state === 'succeeded' && JSON.stringify(j.result ?? {}).includes('exported-prose'));
+  expect(exportJob).toBeTruthy();
+  await page.getByRole('navigation', { name: 'Areas' }).getByRole('link', { name: 'Jobs', exact: true }).click();
+  await page.getByRole('button', { name: new RegExp(`Export .*exported-prose`) }).first().click();
+  const detail = page.getByRole('region', { name: new RegExp(`Job Export .*exported-prose`) });
+  await expect(detail).toContainText('resection.export');
+  await expect(detail).toContainText('resect_masks.safetensors'); // the job's log: "Wrote …"
+  await expect(page.getByRole('button', { name: new RegExp(`Export .*exported-prose`) }).first()).toContainText(/succeeded|done/i);
+
+  while ((await backend.request('resection.edits', { model: added.path })).canUndo) await backend.request('resection.undo', { model: added.path });
   await backend.request('models.remove', { id: added.id });
 });
 
