@@ -110,6 +110,14 @@ export async function bakeWeights(g: Graph, ckpt: MonetCheckpoint, names: Iterab
 /** The output projection's weight: lm_head, or the embeddings when tied. */
 export const outputWeightName = (config: MonetConfig): string => (config.tie_word_embeddings ? 'model.embed_tokens.weight' : 'lm_head.weight');
 
+/** The checkpoint's router thresholds τ of layer `layer` (closed form, float64, spec §2.2) as [H, 1] initializers. */
+export function checkpointThresholds(g: Graph, ckpt: MonetCheckpoint, layer: number): [Tensor, Tensor] {
+  const { tau1, tau2 } = ckpt.thresholds.get(layer)!;
+  const tau = (side: 1 | 2, t: ArrayLike<number>) =>
+    g.initializer(`model.layers.${layer}.router.tau${side}`, 'float32', [ckpt.config.moe_heads, 1], Float32Array.from(t));
+  return [tau(1, tau1), tau(2, tau2)];
+}
+
 /** The checkpoint names of decoder layer `layer`'s weights (its router's BN buffers excluded). */
 export const layerWeightNames = (ckpt: MonetCheckpoint, layer: number): string[] =>
   [...ckpt.specs.keys()].filter((name) => name.startsWith(`model.layers.${layer}.`) && !isRouterBuffer(name));

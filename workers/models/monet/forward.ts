@@ -10,7 +10,7 @@
  */
 import { Graph, op, type Tensor } from '../../engine';
 import {
-  bakeWeights, causalBias, decoderLayer, DYNAMIC_TOKENS, embed, layerWeightNames, layerWeights, lmHead, outputWeightName, ropeFromZero, router, type Gates,
+  bakeWeights, causalBias, checkpointThresholds, decoderLayer, DYNAMIC_TOKENS, embed, layerWeightNames, layerWeights, lmHead, outputWeightName, ropeFromZero, router, type Gates,
 } from './blocks';
 import type { MonetCheckpoint } from './checkpoint';
 
@@ -43,9 +43,7 @@ export async function buildMonetForward(ckpt: MonetCheckpoint, options: MonetFor
     const route = (xt: Tensor): Gates => {
       // Layers l % G == 0 own a router; later layers of the group reuse its gates.
       if (!w.router) return gates!;
-      const { tau1, tau2 } = ckpt.thresholds.get(l)!;
-      const tau = (s: 1 | 2, t: ArrayLike<number>) => g.initializer(`model.layers.${l}.router.tau${s}`, 'float32', [H, 1], Float32Array.from(t));
-      gates = router(xt, w.router, H, E, shape, { kind: 'fixed', tau: [tau(1, tau1), tau(2, tau2)] });
+      gates = router(xt, w.router, H, E, shape, { kind: 'fixed', tau: checkpointThresholds(g, ckpt, l) });
       if (routerOutputs) {
         const group = l / c.moe_groups;
         g.output(`router.${group}.g1`, op.reshape(gates.g1, ['batch', 'time', H, E]));
