@@ -17,6 +17,7 @@ const nodeEntries = [
   { in: 'bench/engine.ts', out: 'dist/bench/engine.mjs' },
   { in: 'bench/gpu-check.ts', out: 'dist/bench/gpu-check.mjs' },
   { in: 'bench/atlas.ts', out: 'dist/bench/atlas.mjs' },
+  { in: 'bench/train.ts', out: 'dist/bench/train.mjs' },
   { in: 'bench/monet.ts', out: 'dist/bench/monet.mjs' },
   { in: 'bench/monet-load.ts', out: 'dist/bench/monet-load.mjs' },
 ];
