@@ -189,6 +189,10 @@ async function createSession(source: Uint8Array | string, opts: RuntimeOptions):
   const say = (m: string): void => { messages.push(m); opts.log?.(m); };
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: opts.optimization ?? 'all',
+    // ORT's own warnings (e.g. "some nodes were not assigned to the preferred execution provider", expected for shape
+    // ops under a GPU provider) go straight to stderr and drown a CLI's output; errors still show. RESECT_ORT_VERBOSE=1
+    // brings them back.
+    logSeverityLevel: process.env.RESECT_ORT_VERBOSE ? 0 : 3,
     ...(opts.intraOpThreads ? { intraOpNumThreads: opts.intraOpThreads } : {}),
     ...(opts.interOpThreads ? { interOpNumThreads: opts.interOpThreads } : {}),
   };
