@@ -1,5 +1,6 @@
 /**
- * The eval-mode Monet forward pass as an engine graph (spec §2, §3, §8).
+ * The eval-mode Monet forward pass as one engine graph (spec §2, §3, §8), composed of the decoder blocks of
+ * `blocks/` with the checkpoint's weights and router thresholds baked in.
  *
  * Activations are kept flat as [N = batch·time, d] so every projection is one Gemm against the stored [out, in]
  * weight (transB, no transposed copy). Expert mixing always uses the normalization-free "general form" of spec §3.3,
@@ -8,9 +9,10 @@
  * correction of spec §3.4(b). Masks are graph inputs, so one compiled graph serves every mask (an empty list
  * removes nothing).
  */
-import { Graph, op, type Tensor } from '../../engine';
+import { Graph, op } from '../../engine';
 import {
-  bakeWeights, causalBias, checkpointThresholds, decoderLayer, DYNAMIC_TOKENS, embed, layerWeightNames, layerWeights, lmHead, outputWeightName, ropeFromZero, router, type Gates,
+  bakeWeights, causalBias, checkpointThresholds, decoderLayer, DYNAMIC_TOKENS, embed, layerWeightNames, layerWeights, lmHead,
+  outputWeightName, ropeFromZero, router, type Gates,
 } from './blocks';
 import type { MonetCheckpoint } from './checkpoint';
 
@@ -40,22 +42,24 @@ export async function buildMonetForward(ckpt: MonetCheckpoint, options: MonetFor
   let gates: Gates | null = null;
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const w = layerWeights(c, l, await bakeWeights(g, ckpt, layerWeightNames(ckpt, l)));
-    const route = (xt: Tensor): Gates => {
+    const K = `mask_${l}`;
+    const mask = options.masking
+      ? { pairs: { i: g.input(`mask.${l}.i`, 'int64', [K]), j: g.input(`mask.${l}.j`, 'int64', [K]), count: K } }
+      : {};
+    const layer = decoderLayer(x, w, {
+      config: c, shape, attention, mask,
       // Layers l % G == 0 own a router; later layers of the group reuse its gates.
-      if (!w.router) return gates!;
-      gates = router(xt, w.router, H, E, shape, { kind: 'fixed', tau: checkpointThresholds(g, ckpt, l) });
+      route: (xt) => (w.router ? router(xt, w.router, H, E, shape, { kind: 'fixed', tau: checkpointThresholds(g, ckpt, l) }) : gates!),
+    });
+    if (w.router) {
+      gates = layer.gates;
       if (routerOutputs) {
         const group = l / c.moe_groups;
         g.output(`router.${group}.g1`, op.reshape(gates.g1, ['batch', 'time', H, E]));
         g.output(`router.${group}.g2`, op.reshape(gates.g2, ['batch', 'time', H, E]));
       }
-      return gates;
-    };
-    const K = `mask_${l}`;
-    const mask = options.masking
-      ? { pairs: { i: g.input(`mask.${l}.i`, 'int64', [K]), j: g.input(`mask.${l}.j`, 'int64', [K]), count: K } }
-      : {};
-    x = decoderLayer(x, w, { config: c, shape, attention, route, mask }).x;
+    }
+    x = layer.x;
   }
 
   const head = await bakeWeights(g, ckpt, ['model.norm.weight', outputWeightName(c)]);

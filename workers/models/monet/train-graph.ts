@@ -202,12 +202,10 @@ export function buildMonetTrainGraph(c: MonetConfig, o: MonetTrainGraphOptions):
   let gates: Gates | null = null;
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const w = layerWeights(c, l, weight);
-    const layerRoute = (xt: Tensor): Gates => {
-      // Layers l % G == 0 own a router; later layers of the group reuse its gates.
-      if (w.router) gates = route(l, xt, w.router);
-      return gates!;
-    };
-    x = decoderLayer(x, w, { config: c, shape, attention, route: layerRoute }).x;
+    // Layers l % G == 0 own a router; later layers of the group reuse its gates.
+    const layer = decoderLayer(x, w, { config: c, shape, attention, route: (xt) => (w.router ? route(l, xt, w.router) : gates!) });
+    if (w.router) gates = layer.gates;
+    x = layer.x;
   }
 
   const logits = lmHead(x, weight('model.norm.weight'), weight(outputWeightName(c)), c.rms_norm_eps); // [N, V]
