@@ -11,8 +11,8 @@
  */
 import { Graph, op } from '../../engine';
 import {
-  bakeWeights, causalBias, checkpointThresholds, decoderLayer, DYNAMIC_TOKENS, embed, layerWeightNames, layerWeights, lmHead,
-  outputWeightName, ropeFromZero, router, type Gates,
+  bakeWeights, causalBias, checkpointThresholds, decoderLayer, DYNAMIC_TOKENS, embed, gateShape, layerWeightNames, layerWeights,
+  lmHead, outputWeightName, ropeFromZero, router, type Gates,
 } from './blocks';
 import type { MonetCheckpoint } from './checkpoint';
 
@@ -49,7 +49,7 @@ export async function buildMonetForward(ckpt: MonetCheckpoint, options: MonetFor
     const layer = decoderLayer(x, w, {
       config: c, shape, attention, mask,
       // Layers l % G == 0 own a router; later layers of the group reuse its gates.
-      route: (xt) => (w.router ? router(xt, w.router, H, E, shape, { kind: 'fixed', tau: checkpointThresholds(g, ckpt, l) }) : gates!),
+      route: (xt) => (w.router ? router(xt, w.router, { kind: 'fixed', tau: checkpointThresholds(g, ckpt, l) }, gateShape(c, shape)) : gates!),
     });
     if (w.router) {
       gates = layer.gates;

@@ -15,10 +15,10 @@
  * Head graph `monet.head`: inputs x [batch, time, d], targets int64 [batch, time]; outputs logits [batch, time, V]
  * and nll [batch, time] = logsumexp(logits) − logits[target].
  */
-import { Graph, op, type Tensor } from '../../engine';
+import { Graph, op } from '../../engine';
 import {
-  bakeWeights, checkpointThresholds, decoderLayer, DYNAMIC_TOKENS, layerWeightNames, layerWeights, lmHead, outputWeightName, ownsRouterAt, router,
-  type AttentionContext, type ExpertMask, type Gates,
+  bakeWeights, checkpointThresholds, decoderLayer, DYNAMIC_TOKENS, gateShape, layerWeightNames, layerWeights, lmHead, outputWeightName,
+  ownsRouterAt, router, type AttentionContext, type ExpertMask, type Gates,
 } from './blocks';
 import type { MonetCheckpoint } from './checkpoint';
 
@@ -50,18 +50,19 @@ export async function buildMonetLayer(ckpt: MonetCheckpoint, l: number, options:
     bias: g.input('attn_bias', 'float32', ['batch', 1, 'time', 'total']),
     past: { k: g.input('past_k', 'float32', ['batch', nh, 'past', hd]), v: g.input('past_v', 'float32', ['batch', nh, 'past', hd]), keys: 'total' },
   };
-  const groupGates: Gates | null = ownsRouter(ckpt, l)
-    ? null
-    : { g1: g.input('g1', 'float32', [shape.tokens, H, E]), g2: g.input('g2', 'float32', [shape.tokens, H, E]) };
+  const gates = gateShape(c, shape);
+  const groupGates: Gates | null = ownsRouter(ckpt, l) ? null : { g1: g.input('g1', 'float32', gates), g2: g.input('g2', 'float32', gates) };
   const mask: ExpertMask = {
     pairs: { i: g.input('mask_i', 'int64', ['K']), j: g.input('mask_j', 'int64', ['K']), count: 'K' },
     keep: { g1: g.input('keep1', 'float32', [H, E]), g2: g.input('keep2', 'float32', [H, E]) },
   };
 
   const w = layerWeights(c, l, await bakeWeights(g, ckpt, layerWeightNames(ckpt, l)));
-  const route = (xt: Tensor): Gates =>
-    (w.router ? router(xt, w.router, H, E, shape, { kind: 'fixed', tau: checkpointThresholds(g, ckpt, l) }) : groupGates!);
-  const layer = decoderLayer(op.reshape(x, [shape.tokens, d]), w, { config: c, shape, attention, route, mask });
+  const layer = decoderLayer(op.reshape(x, [shape.tokens, d]), w, {
+    config: c, shape, attention, mask,
+    // Router layers (l % G == 0) route themselves; the others take their group's gates as inputs.
+    route: (xt) => (w.router ? router(xt, w.router, { kind: 'fixed', tau: checkpointThresholds(g, ckpt, l) }, gates) : groupGates!),
+  });
 
   g.output('present_k', layer.k);
   g.output('present_v', layer.v);

@@ -16,7 +16,7 @@
  */
 import { Graph, op, nn, normal, type Tensor } from '../../engine';
 import {
-  causalBias, decoderLayer, embed, isRouterBuffer, layerWeights, lmHead, outputWeightName, ropeFromZero, router, staticTokens,
+  causalBias, decoderLayer, embed, gateShape, isRouterBuffer, layerWeights, lmHead, outputWeightName, ropeFromZero, router, staticTokens,
   type BnStats, type Gates, type RouterWeights, type Thresholds, type ValidTokens, type WeightLookup,
 } from './blocks';
 import { expectedTensors } from './checkpoint';
@@ -166,14 +166,15 @@ export function buildMonetTrainGraph(c: MonetConfig, o: MonetTrainGraphOptions):
 
   /** A router in this graph's mode, with its BN outputs, aux losses and selection counts recorded. */
   const route = (l: number, xt: Tensor, w: RouterWeights): Gates => {
-    const running = ([1, 2] as const).map((s) => ({
+    const runningStats = (s: 1 | 2): BnStats => ({
       mean: g.input(runningStatName(l, s, 'mean'), 'float32', [H]),
       variance: g.input(runningStatName(l, s, 'var'), 'float32', [H]),
-    })) as [BnStats, BnStats];
+    });
+    const running = [runningStats(1), runningStats(2)] as const;
     const thresholds: Thresholds = mode === 'train'
       ? { kind: 'batch', running, sigmaStar, momentum, valid: tokens }
       : { kind: 'running', running, sigmaStar };
-    const r = router(xt, w, H, E, shape, thresholds);
+    const r = router(xt, w, thresholds, gateShape(c, shape));
     r.sides.forEach((side, i) => {
       const s = (i + 1) as 1 | 2;
       if (side.updated) {

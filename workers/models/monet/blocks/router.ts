@@ -5,6 +5,7 @@
  */
 import { op, type Dim, type Tensor } from '../../../engine';
 import { ROUTER_BN_EPS } from '../checkpoint';
+import type { MonetConfig } from '../config';
 import { linear, type TokenShape } from './core';
 import type { RouterWeights } from './weights';
 
@@ -58,26 +59,43 @@ export interface Router extends Gates {
   sides: readonly [RouterSide, RouterSide];
 }
 
+/** The shape of the router logits and gates: [tokens, H, E]. */
+export type GateShape = readonly [tokens: Dim, heads: number, experts: number];
+
+export const gateShape = (config: MonetConfig, shape: TokenShape): GateShape => [shape.tokens, config.moe_heads, config.moe_experts];
+
 /** The router's gates for x̃ [tokens, d]. */
-export function router(xt: Tensor, w: RouterWeights, heads: number, experts: number, shape: TokenShape, thresholds: Thresholds): Router {
-  const side = (weight: Tensor, s: 0 | 1) => routerSide(op.reshape(linear(xt, weight), [shape.tokens, heads, experts]), thresholds, s);
+export function router(xt: Tensor, w: RouterWeights, thresholds: Thresholds, gates: GateShape): Router {
+  const side = (weight: Tensor, s: 0 | 1) => routerSide(op.reshape(linear(xt, weight), gates), thresholds, s);
   const sides = [side(w.w1, 0), side(w.w2, 1)] as const;
   return { g1: sides[0].gate, g2: sides[1].gate, sides };
 }
 
 function routerSide(z: Tensor, thresholds: Thresholds, side: 0 | 1): RouterSide {
-  if (thresholds.kind === 'fixed') {
-    const selected = op.greaterOrEqual(z, op.minimum(thresholds.tau[side], op.reduceMax(z, [-1], true)));
-    return { gate: op.softmax(op.where(selected, z, UNSELECTED), -1), selected };
+  switch (thresholds.kind) {
+    case 'fixed':
+      return select(z, thresholds.tau[side], z);
+    case 'running': {
+      const stats = thresholds.running[side];
+      return { ...select(z, closedForm(stats, thresholds.sigmaStar), op.stopGradient(z)), stats };
+    }
+    case 'batch': {
+      const { stats, updated } = batchStats(op.stopGradient(z), thresholds.running[side], thresholds.valid, thresholds.momentum);
+      return { ...select(z, closedForm(stats, thresholds.sigmaStar), op.stopGradient(z)), stats, updated };
+    }
   }
-  const H = z.shape[1] as number;
-  const running = thresholds.running[side];
-  const { stats, updated } = thresholds.kind === 'batch'
-    ? batchStats(op.stopGradient(z), running, thresholds.valid, thresholds.momentum)
-    : { stats: running, updated: undefined };
-  const tau = op.reshape(op.add(stats.mean, op.mul(op.sqrt(op.add(stats.variance, ROUTER_BN_EPS)), thresholds.sigmaStar)), [1, H, 1]);
-  const selected = op.greaterOrEqual(z, op.minimum(tau, op.reduceMax(op.stopGradient(z), [-1], true)));
-  return { gate: op.softmax(op.where(selected, z, UNSELECTED), -1), selected, stats, ...(updated ? { updated } : {}) };
+}
+
+/** t = min(τ, max_e z) (the row max taken of `rowMaxOf`, z or z without gradient), g = softmax(z if z ≥ t, else UNSELECTED). */
+function select(z: Tensor, tau: Tensor, rowMaxOf: Tensor): { gate: Tensor; selected: Tensor } {
+  const selected = op.greaterOrEqual(z, op.minimum(tau, op.reduceMax(rowMaxOf, [-1], true)));
+  return { gate: op.softmax(op.where(selected, z, UNSELECTED), -1), selected };
+}
+
+/** τ = μ + √(v + 1e-5)·σ* per head, as [1, H, 1]. */
+function closedForm(stats: BnStats, sigmaStar: number): Tensor {
+  const H = stats.mean.shape[0] as number;
+  return op.reshape(op.add(stats.mean, op.mul(op.sqrt(op.add(stats.variance, ROUTER_BN_EPS)), sigmaStar)), [1, H, 1]);
 }
 
 /** Mean and biased variance per head over the valid tokens' logits z [tokens, H, E], and the EMA update. */
