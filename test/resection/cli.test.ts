@@ -44,11 +44,23 @@ describe('resect experiment domain-masking', () => {
     const r = JSON.parse(stdout) as { domains: Record<string, Record<string, number>> };
     expect(Object.keys(r.domains)).toEqual(['code', 'prose']);
     for (const d of Object.values(r.domains)) {
-      expect(Object.keys(d).sort()).toEqual(['experts_removed', 'others_mean_rel_increase', 'ppl_after', 'ppl_before', 'target_rel_increase']);
+      expect(Object.keys(d).sort()).toEqual(['experts_removed', 'others_mean_rel_increase', 'ppl_after', 'ppl_before', 'selectivity', 'target_rel_increase']);
       expect(d.ppl_before).toBeGreaterThan(1);
       if (d.experts_removed! > 0) expect(d.ppl_after).not.toBe(d.ppl_before);
     }
     expect(existsSync(path.join(atlas, 'meta.json'))).toBe(true);
+    // The atlas is built on the samples not evaluated (the second half of each domain), never on the evaluated ones.
+    const j = JSON.parse(stdout) as { atlas: { samples: number }; evaluation: { samples: number } };
+    expect(j.evaluation.samples).toBe(6);
+    const atlasTexts = (await readFile(path.join(atlas, 'atlas-samples.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { text: string }).text);
+    const all = (await readFile(data, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { text: string; domain: string });
+    const evaluated = ['code', 'prose'].flatMap((d) => all.filter((x) => x.domain === d).filter((_, k) => k % 2 === 0).map((x) => x.text)); // spread evenly: 0, 2, 4
+    expect(atlasTexts).toHaveLength(6);
+    expect(atlasTexts.filter((t) => evaluated.includes(t))).toEqual([]);
+    // A grid of settings shares the atlas and the unmasked pass.
+    const grid = JSON.parse((await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--ratio', '1.5,2', '--json', '--threads', '1'])).stdout) as { grid: { ratio: number; domains: object }[] };
+    expect(grid.grid.map((g) => g.ratio)).toEqual([1.5, 2]);
+    expect(grid.grid[1]!.domains).toEqual(r.domains);
     // The text form prints Tables 9–10 and the Table 11 shape.
     const text = await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--threads', '1']);
     expect(text.stdout).toMatch(/Experts per domain and routing group/);

@@ -70,27 +70,37 @@ export const resectionExperimentJob = defineJob({
   params: ExperimentParams,
   title: (p) => `Domain-masking experiment on ${path.basename(p.model)}`,
   async run(p, ctx) {
-    const { domainMasking } = await import('../analysis/resection/experiment');
+    const { domainMasking, splitPerDomain } = await import('../analysis/resection/experiment');
     const { atlasRoutingStats } = await import('../analysis/resection/atlas-adapter');
     const model = await loadMonetForJob(p.model, ctx);
     try {
       const tokenizer = await tokenizerFor(p.model, model.config);
-      const samples = await readSamples(p.data, ctx, { ...(p.domainField ? { domainField: p.domainField } : {}), ...(p.maxSamples ? { max: p.maxSamples } : {}) });
+      const df = p.domainField ? { domainField: p.domainField } : {};
+      // Selection statistics never come from the texts the evaluation scores: the atlas is built on `atlasData`, or
+      // on the samples of `data` left after the evaluation split (first n, or the first half, of each domain).
+      const split = splitPerDomain(await readSamples(p.data, ctx, df), p.samplesPerDomain ?? 'half');
+      const samples = p.maxSamples ? split.taken.slice(0, p.maxSamples) : split.taken;
       let atlasDir = p.atlas ? (path.isAbsolute(p.atlas) ? p.atlas : path.join(ctx.workspace, 'atlases', p.atlas)) : null;
       if (!atlasDir) {
         const { buildAtlas } = await import('../analysis/atlas/build');
+        const { mkdir, writeFile } = await import('node:fs/promises');
         atlasDir = path.join(ctx.workspace, 'atlases', `experiment-${ctx.jobId}`);
-        ctx.log(`Building an atlas in ${atlasDir}`);
+        await mkdir(atlasDir, { recursive: true });
+        const atlasSamples = splitPerDomain(p.atlasData ? await readSamples(p.atlasData, ctx, df) : split.rest, p.atlasSamplesPerDomain).taken;
+        if (!atlasSamples.length) throw new Error('no samples left for the atlas: pass atlasData or a smaller samplesPerDomain');
+        const jsonl = path.join(atlasDir, 'atlas-samples.jsonl');
+        await writeFile(jsonl, atlasSamples.map((s) => JSON.stringify({ text: s.text, domain: s.domain })).join('\n') + '\n');
+        ctx.log(`Building an atlas in ${atlasDir} on ${atlasSamples.length} samples (${p.atlasData ? 'atlasData' : 'the samples not evaluated'}); evaluating on ${samples.length}`);
         await buildAtlas({
-          model, tokenizer, modelDir: p.model, outDir: atlasDir, checkpointEvery: 0, signal: ctx.signal,
-          source: { data: p.data, filter: {}, workspace: ctx.workspace, ...(p.domainField ? { domainField: p.domainField } : {}) },
-          ...(p.maxSamples ? { maxSamples: p.maxSamples } : {}),
+          model, tokenizer, modelDir: p.model, outDir: atlasDir, checkpointEvery: 0, topK: 0, signal: ctx.signal,
+          source: { data: { kind: 'jsonl', path: jsonl, textField: 'text' }, filter: {}, domainField: 'domain' },
+          ...(p.context ? { context: p.context } : {}),
           onProgress: (q) => ctx.progress(q.tokens, null, 'tokens', 'atlas'),
         });
       }
       const stats = await atlasRoutingStats(atlasDir);
       return await domainMasking(model, tokenizer, samples, {
-        stats, ratio: p.ratio, minMass: p.minMass, ...(p.context ? { context: p.context } : {}), signal: ctx.signal,
+        stats, ratio: p.ratio, minMass: p.minMass, scope: p.scope, layer: p.layer ?? null, ...(p.context ? { context: p.context } : {}), signal: ctx.signal,
         log: (l) => ctx.log(l), onProgress: (d, t, what) => ctx.progress(d, t, 'runs', what),
       });
     } finally {

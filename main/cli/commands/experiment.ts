@@ -1,22 +1,38 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MonetModel } from '../../../workers/models/monet/model';
-import { readJsonlSamples, type Sample } from '../../../workers/models/monet/perplexity';
+import type { Sample } from '../../../workers/models/monet/perplexity';
 import { parseDevice } from '../../../workers/models/monet/session';
 import { loadTokenizer } from '../../../workers/tokenizer';
 import { atlasRoutingStats } from '../../../workers/analysis/resection/atlas-adapter';
-import { domainMasking, formatDomainMasking } from '../../../workers/analysis/resection/experiment';
+import {
+  domainMaskingGrid, formatDomainMasking, passesBar, readLabelledJsonl, SELECTIVITY_BAR, splitPerDomain,
+  type DomainMaskingConfig, type DomainMaskingResult,
+} from '../../../workers/analysis/resection/experiment';
 import { defaultModelCandidates, defaultModelDir } from '../../models/registry';
 import { printJson } from '../shared';
 
 interface Opts {
-  model?: string; data?: string; ratio: string; minMass: string; json?: boolean; atlas?: string; maxSamples?: string;
+  model?: string; data?: string; ratio: string; minMass: string; scope: string; layer?: string; json?: boolean; atlas?: string;
+  atlasData?: string; atlasSamplesPerDomain: string; samplesPerDomain?: string; maxChars?: string; maxSamples?: string;
   textField: string; domainField: string; context?: string; device: string; threads?: string;
 }
+
+const list = (v: string, what: string, ok: (x: number) => boolean): number[] => {
+  const xs = v.split(',').map((x) => Number(x.trim()));
+  if (!xs.length || xs.some((x) => !ok(x))) throw new InvalidArgumentError(`${what}: bad value "${v}"`);
+  return xs;
+};
+const count = (v: string | undefined, what: string): number | undefined => {
+  if (v === undefined || v === 'all') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${what} must be a positive integer or "all"`);
+  return n;
+};
 
 /** Experts per domain (rows) and routing group (columns), as the paper's Tables 9–10. */
 export function formatCounts(c: { domains: string[]; table: number[][]; totals: number[] }): string {
@@ -41,17 +57,23 @@ export function registerExperiment(program: Command): void {
   const exp = program.command('experiment').description('the paper\'s knowledge-resection experiments');
   exp
     .command('domain-masking')
-    .description('for every domain: build an atlas, choose the domain\'s experts (skew rule), mask them, and compare per-domain perplexity (ΔTarget, mean ΔOthers)')
+    .description('for every domain: build an atlas on a split disjoint from the evaluation samples, choose the domain\'s experts (skew rule), mask them, and compare per-domain perplexity (ΔTarget, mean ΔOthers)')
     .option('--model <dir>', 'checkpoint folder (default: the embedded default model, assets/model)')
-    .option('--data <file>', 'labelled JSONL (default: the shipped evaluation corpus, assets/corpus/heldout.jsonl)')
-    .option('--ratio <r>', 'skew rule ratio (default 2)', '2')
-    .option('--min-mass <m>', 'skew rule minimum mean routing probability (default 0)', '0')
+    .option('--data <file>', 'labelled JSONL to evaluate on (default: the shipped held-out corpus, assets/corpus/heldout.jsonl)')
+    .option('--ratio <r>', 'skew rule ratio; a comma list runs each (default 2, the paper)', '2')
+    .option('--min-mass <m>', 'skew rule minimum mean routing probability (heads summed); a comma list runs each (default 0)', '0')
+    .option('--scope <s>', 'group (the paper) or layer; a comma list runs each', 'group')
+    .option('--layer <l>', 'scope layer: the layers to try, comma list (default every layer)')
+    .option('--samples-per-domain <n>', 'evaluation samples per domain, spread evenly over each domain in file order: n, "half" or "all". Default 10, or half when the atlas is built on the rest of --data')
+    .option('--max-chars <n>', 'cut each text (evaluation and atlas) to its middle n characters')
+    .option('--max-samples <n>', 'at most this many evaluation samples in all (after --samples-per-domain)')
+    .option('--atlas-data <file>', 'corpus the atlas is built on: a JSONL(.gz) file, "rest" (the --data samples not evaluated) or "same" (the evaluation samples: in-sample, for comparison only). Default: the shipped training corpus (assets/corpus/train.jsonl.gz) with the shipped held-out corpus, else "rest"')
+    .option('--atlas-samples-per-domain <n>', 'atlas samples per domain (spread evenly over each domain), or "all"', '50')
     .option('--atlas <dir>', 'use this built atlas (or build one into it when it has none) instead of a temporary one')
-    .option('--max-samples <n>', 'use at most this many samples')
     .option('--text-field <f>', 'field holding the text', 'text')
     .option('--domain-field <f>', 'field holding the domain', 'domain')
     .option('--context <n>', 'window length in tokens')
-    .option('--json', 'print {"domains": {NAME: {experts_removed, ppl_before, ppl_after, target_rel_increase, others_mean_rel_increase}}}')
+    .option('--json', 'print {"domains": {NAME: {experts_removed, ppl_before, ppl_after, target_rel_increase, others_mean_rel_increase, selectivity}}, …}; several settings: {"grid": [{ratio, min_mass, scope, layer, domains}], …}')
     .option('--device <device>', 'auto, cpu, webgpu, cuda, dml or coreml (falls back to cpu)', 'cpu')
     .option('--threads <n>', 'intra-op threads')
     .action(async (o: Opts) => {
@@ -59,9 +81,18 @@ export function registerExperiment(program: Command): void {
       if (!modelDir) throw new InvalidArgumentError('no embedded default model (assets/model has no config.json): pass --model DIR');
       const data = o.data ? path.resolve(o.data) : defaultCorpus();
       if (!data) throw new InvalidArgumentError('no shipped evaluation corpus (assets/corpus/heldout.jsonl): pass --data FILE');
-      const ratio = Number(o.ratio);
-      if (!(ratio >= 1)) throw new InvalidArgumentError('--ratio must be a number ≥ 1');
-      const max = o.maxSamples ? Number(o.maxSamples) : Infinity;
+      const ratios = list(o.ratio, '--ratio', (x) => x >= 1);
+      const floors = list(o.minMass, '--min-mass', (x) => x >= 0);
+      const scopes = o.scope.split(',').map((x) => x.trim());
+      if (scopes.some((x) => x !== 'group' && x !== 'layer')) throw new InvalidArgumentError('--scope must be group or layer (or a comma list)');
+      // The atlas (selection statistics) comes from texts the evaluation does not score, unless asked otherwise.
+      const shippedTrain = !o.data ? path.join(path.dirname(data), 'train.jsonl.gz') : null;
+      const atlasChoice = o.atlasData ?? (shippedTrain && existsSync(shippedTrain) ? shippedTrain : 'rest');
+      const spd = o.samplesPerDomain ?? (atlasChoice === 'rest' ? 'half' : '10');
+      const perDomain = spd === 'half' ? 'half' as const : count(spd, '--samples-per-domain');
+      const atlasPerDomain = count(o.atlasSamplesPerDomain, '--atlas-samples-per-domain');
+      const maxChars = count(o.maxChars, '--max-chars');
+      const max = count(o.maxSamples, '--max-samples');
       const say = (l: string) => { if (!o.json) process.stderr.write(`resect: ${l}\n`); };
       const model = await MonetModel.load(modelDir, {
         provider: parseDevice(o.device), ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}),
@@ -70,31 +101,65 @@ export function registerExperiment(program: Command): void {
       let tmp: string | null = null;
       try {
         const c = model.config;
+        const layers = o.layer ? list(o.layer, '--layer', (x) => Number.isInteger(x) && x >= 0 && x < c.num_hidden_layers) : Array.from({ length: c.num_hidden_layers }, (_, l) => l);
+        const configs: DomainMaskingConfig[] = [];
+        for (const scope of scopes) for (const ratio of ratios) for (const minMass of floors) {
+          if (scope === 'group') configs.push({ ratio, minMass, scope: 'group' });
+          else for (const layer of layers) configs.push({ ratio, minMass, scope: 'layer', layer });
+        }
         const eos = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
         const tokenizer = await loadTokenizer(modelDir, { bosTokenId: c.bos_token_id, eosTokenId: eos ?? null });
-        const samples: Sample[] = [];
-        for await (const s of readJsonlSamples(data, o.textField, o.domainField)) {
-          if (samples.length >= max) break;
-          samples.push(s);
+        const all = await readLabelledJsonl(data, o.textField, o.domainField);
+        const split = splitPerDomain(all, perDomain, maxChars);
+        const samples = max !== undefined ? split.taken.slice(0, max) : split.taken;
+        let atlasSamples: Sample[];
+        let atlasDesc: string;
+        if (atlasChoice === 'same') {
+          atlasSamples = samples; atlasDesc = 'the evaluation samples (in-sample)';
+        } else if (atlasChoice === 'rest') {
+          atlasSamples = splitPerDomain(split.rest, atlasPerDomain, maxChars).taken; atlasDesc = `the samples of ${data} not evaluated`;
+          if (!atlasSamples.length) throw new InvalidArgumentError(`--atlas-data rest: every sample of ${data} is evaluated; lower --samples-per-domain or pass --atlas-data FILE`);
+        } else {
+          const f = path.resolve(atlasChoice);
+          atlasSamples = splitPerDomain(await readLabelledJsonl(f, o.textField, o.domainField), atlasPerDomain, maxChars).taken; atlasDesc = f;
         }
+        const missing = [...new Set(samples.map((s) => String(s.domain ?? 'default')))].filter((d) => !atlasSamples.some((s) => String(s.domain ?? 'default') === d));
+        if (missing.length && !o.atlas) say(`the atlas corpus has no samples of ${missing.join(', ')}: those domains get no experts`);
         let atlasDir = o.atlas ? path.resolve(o.atlas) : null;
         if (!atlasDir) atlasDir = path.join((tmp = await mkdtemp(path.join(tmpdir(), 'resect-experiment-'))), 'atlas');
         if (!existsSync(path.join(atlasDir, 'meta.json')) && !existsSync(path.join(atlasDir, 'routing.json'))) {
           const { buildAtlas } = await import('../../../workers/analysis/atlas/build');
-          say(`building an atlas of ${path.basename(modelDir)} on ${samples.length} samples of ${data}`);
+          await mkdir(atlasDir, { recursive: true });
+          const jsonl = path.join(atlasDir, 'atlas-samples.jsonl');
+          await writeFile(jsonl, atlasSamples.map((s) => JSON.stringify({ text: s.text, domain: s.domain ?? null })).join('\n') + '\n');
+          say(`building an atlas of ${path.basename(modelDir)} on ${atlasSamples.length} samples of ${atlasDesc}`);
           await buildAtlas({
             model, tokenizer, modelDir, outDir: atlasDir, checkpointEvery: 0, topK: 0,
-            source: { data: { kind: 'jsonl', path: data, textField: o.textField }, filter: {}, domainField: o.domainField },
-            ...(Number.isFinite(max) ? { maxSamples: max } : {}), ...(o.context ? { context: Number(o.context) } : {}),
+            source: { data: { kind: 'jsonl', path: jsonl, textField: 'text' }, filter: {}, domainField: 'domain' },
+            ...(o.context ? { context: Number(o.context) } : {}),
           });
-        }
+        } else atlasDesc = `the atlas in ${atlasDir}`;
         const stats = await atlasRoutingStats(atlasDir);
-        const r = await domainMasking(model, tokenizer, samples, {
-          stats, ratio, minMass: Number(o.minMass), ...(o.context ? { context: Number(o.context) } : {}), log: say,
-        });
-        if (o.json) return printJson({ domains: r.domains });
-        process.stdout.write(`Experts per domain and routing group (skew ≥ ${ratio}×, from ${r.source}):\n${formatCounts(r.counts)}\n`);
-        process.stdout.write(`Perplexity after removing each domain's experts (relative increase; ΔOthers = mean over the other domains):\n${formatDomainMasking(r)}`);
+        say(`evaluating on ${samples.length} samples of ${data}; ${configs.length} setting${configs.length > 1 ? 's' : ''}`);
+        const t0 = Date.now();
+        const rs = await domainMaskingGrid(model, tokenizer, samples, configs, { stats, ...(o.context ? { context: Number(o.context) } : {}), log: say });
+        const info = {
+          atlas: { data: atlasDesc, samples: atlasChoice === 'same' || !o.atlas ? atlasSamples.length : null, tokens: stats.domainTokens.reduce((a, b) => a + b, 0) },
+          evaluation: { data, samples: samples.length, samples_per_domain: perDomain ?? null, max_chars: maxChars ?? null, context: o.context ? Number(o.context) : null },
+          seconds: (Date.now() - t0) / 1000,
+        };
+        const setting = (r: DomainMaskingResult) => ({ ratio: r.ratio, min_mass: r.minMass, scope: r.scope, layer: r.layer });
+        if (o.json) {
+          if (rs.length === 1) return printJson({ domains: rs[0]!.domains, ...setting(rs[0]!), ...info });
+          return printJson({ grid: rs.map((r) => ({ ...setting(r), domains: r.domains, passing: Object.keys(r.domains).filter((d) => passesBar(r.domains[d]!)) })), ...info });
+        }
+        for (const r of rs) {
+          const head = `skew ≥ ${r.ratio}×${r.minMass ? `, mass ≥ ${r.minMass}` : ''}, ${r.scope === 'group' ? 'group scope' : `layer ${r.layer}`}`;
+          process.stdout.write(`Experts per domain and routing group (${head}, from ${r.source} on ${atlasDesc}):\n${formatCounts(r.counts)}\n`);
+          process.stdout.write(`Perplexity after removing each domain's experts (relative increase; ΔOthers = mean over the other domains; ratio = ΔTarget / ΔOthers):\n${formatDomainMasking(r)}`);
+          const pass = Object.keys(r.domains).filter((d) => passesBar(r.domains[d]!));
+          process.stdout.write(`${pass.length} of ${Object.keys(r.domains).length} domains at ΔTarget ≥ ${SELECTIVITY_BAR} × ΔOthers${pass.length ? `: ${pass.join(', ')}` : ''}\n\n`);
+        }
       } finally {
         await model.dispose();
         if (tmp) await rm(tmp, { recursive: true, force: true });

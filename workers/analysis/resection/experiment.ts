@@ -3,9 +3,12 @@
  * skew-rule selection per domain → mask → per-domain perplexity after removing each domain's experts, against the
  * unmasked model. Perplexity stands in for MMLU accuracy, so the table reads as relative perplexity *increases*.
  */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { createGunzip } from 'node:zlib';
 import { parseMaskJson } from '../../models/monet/mask';
 import type { MonetModel } from '../../models/monet/model';
-import { perplexity, type Sample } from '../../models/monet/perplexity';
+import { perplexity, type PerplexityResult, type Sample } from '../../models/monet/perplexity';
 import type { TextTokenizer } from '../../tokenizer';
 import { comparePerplexity, type PerplexityComparison } from './evaluate';
 import { collectRoutingStats, type RoutingStats } from './routing';
@@ -17,6 +20,17 @@ export interface DomainMaskingRow {
   ppl_after: number;
   target_rel_increase: number;
   others_mean_rel_increase: number;
+  /** ΔTarget / ΔOthers (null when ΔOthers ≤ 0: no finite ratio); the issue's bar is ≥ 10. */
+  selectivity: number | null;
+}
+
+/** One setting of the selection rule. */
+export interface DomainMaskingConfig {
+  ratio: number;
+  minMass: number;
+  scope: Scope;
+  /** Scope 'layer': the one layer the experts are removed from. */
+  layer?: number | null;
 }
 
 export interface DomainMaskingResult {
@@ -25,59 +39,167 @@ export interface DomainMaskingResult {
   counts: NonNullable<Selection['counts']>;
   source: string;
   ratio: number;
+  minMass: number;
   scope: Scope;
+  layer: number | null;
   comparisons: Record<string, PerplexityComparison>;
 }
 
 export interface DomainMaskingOptions {
   ratio?: number;
   minMass?: number;
+  scope?: Scope;
+  layer?: number | null;
   /** Routing statistics from an atlas; without, a routing pass over `statsSamples` (default: the evaluation samples). */
   stats?: RoutingStats;
   statsSamples?: readonly Sample[];
+  /** Remove only these domains' experts (default: every domain); ΔOthers still averages over all other domains. */
+  targets?: readonly string[];
   context?: number;
   onProgress?: (done: number, total: number, what: string) => void;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
 
+/** The selectivity bar of issue 8: ΔTarget ≥ 10 × mean ΔOthers. */
+export const SELECTIVITY_BAR = 10;
+
+export function selectivity(target: number, others: number): number | null {
+  return others > 0 ? target / others : null;
+}
+
+/**
+ * Smallest ΔTarget that counts: below 1 % the removal shows nothing measurable on a few thousand tokens, and a ratio
+ * over a ΔOthers near zero (or negative, from noise) would be meaningless.
+ */
+export const MIN_TARGET_INCREASE = 0.01;
+
+/** Whether a row clears the bar: ΔTarget ≥ 1 % and ΔTarget ≥ bar × max(ΔOthers, 0). */
+export function passesBar(r: Pick<DomainMaskingRow, 'target_rel_increase' | 'others_mean_rel_increase'>, bar = SELECTIVITY_BAR): boolean {
+  return r.target_rel_increase >= MIN_TARGET_INCREASE && r.target_rel_increase >= bar * Math.max(r.others_mean_rel_increase, 0);
+}
+
+const domainOf = (s: Sample) => String(s.domain ?? 'default');
+
+/**
+ * `perDomain` samples of each domain (all when undefined; 'half': ⌈n/2⌉ of a domain's n), spread evenly over the
+ * domain's samples in input order (sample ⌊k·n/m⌋ for k < m) — corpora are often chunked documents in order, and
+ * the first m would be chunks of one or two documents — each text cut to `maxChars` characters from its middle when
+ * given (the head of a code file is often a licence or comment block). `rest` holds the samples not taken (uncut): the
+ * disjoint split an atlas can be built on.
+ */
+export function splitPerDomain<T extends Sample>(samples: readonly T[], perDomain?: number | 'half', maxChars?: number): { taken: T[]; rest: T[] } {
+  const byDomain = new Map<string, number[]>();
+  samples.forEach((s, k) => {
+    const d = domainOf(s);
+    let l = byDomain.get(d);
+    if (!l) byDomain.set(d, (l = []));
+    l.push(k);
+  });
+  const chosen = new Set<number>();
+  for (const idx of byDomain.values()) {
+    const n = idx.length;
+    const m = Math.min(n, perDomain === undefined ? n : perDomain === 'half' ? Math.ceil(n / 2) : perDomain);
+    for (let k = 0; k < m; k++) chosen.add(idx[Math.floor((k * n) / m)]!);
+  }
+  const cut = (s: T): T => {
+    if (maxChars === undefined || s.text.length <= maxChars) return s;
+    const start = Math.floor((s.text.length - maxChars) / 2);
+    return { ...s, text: s.text.slice(start, start + maxChars) };
+  };
+  const taken: T[] = [];
+  const rest: T[] = [];
+  samples.forEach((s, k) => (chosen.has(k) ? taken.push(cut(s)) : rest.push(s)));
+  return { taken, rest };
+}
+
 export async function domainMasking(model: MonetModel, tokenizer: TextTokenizer, samples: readonly Sample[], o: DomainMaskingOptions = {}): Promise<DomainMaskingResult> {
-  const ratio = o.ratio ?? 2;
+  const config: DomainMaskingConfig = { ratio: o.ratio ?? 2, minMass: o.minMass ?? 0, scope: o.scope ?? 'group', layer: o.layer ?? null };
+  const [r] = await domainMaskingGrid(model, tokenizer, samples, [config], o);
+  return r!;
+}
+
+/**
+ * The experiment for several selection settings on the same statistics and evaluation samples: the unmasked
+ * perplexity is computed once, and a mask that two settings share is evaluated once.
+ */
+export async function domainMaskingGrid(
+  model: MonetModel, tokenizer: TextTokenizer, samples: readonly Sample[], configs: readonly DomainMaskingConfig[],
+  o: Omit<DomainMaskingOptions, 'ratio' | 'minMass' | 'scope' | 'layer'> = {},
+): Promise<DomainMaskingResult[]> {
   const common = { signal: o.signal, ...(o.context ? { context: o.context } : {}) };
   const stats = o.stats ?? await collectRoutingStats(model, tokenizer, o.statsSamples ?? samples, { ...common });
-  const all = selectByDomain(stats, { kind: 'domain', ratio, minMass: o.minMass ?? 0 });
-  const domains = [...new Set(samples.map((s) => String(s.domain ?? 'default')))].sort();
-  const total = domains.length + 1;
+  const domains = [...new Set(samples.map(domainOf))].sort().filter((d) => !o.targets || o.targets.includes(d));
   o.log?.(`routing statistics from ${stats.source}: ${stats.domains.length} domains, ${stats.groups} groups`);
+  const total = domains.length * configs.length + 1;
+  let done = 0;
   const before = await perplexity(model, tokenizer, samples, common);
-  o.onProgress?.(1, total, 'perplexity before');
-  const rows: Record<string, DomainMaskingRow> = {};
-  const comparisons: Record<string, PerplexityComparison> = {};
-  for (const [k, d] of domains.entries()) {
-    o.signal?.throwIfAborted();
-    const sel = stats.domains.includes(d) ? selectByDomain(stats, { kind: 'domain', domain: d, ratio, minMass: o.minMass ?? 0 }) : null;
-    const experts = sel?.experts.length ?? 0;
-    const after = experts > 0 ? await perplexity(model, tokenizer, samples, { ...common, masks: parseMaskJson(model.config, sel!.mask, 'mask') }) : before;
-    const cmp = comparePerplexity(before, after, d);
-    comparisons[d] = cmp;
-    const row = cmp.rows.find((r) => r.domain === d)!;
-    rows[d] = {
-      experts_removed: experts, ppl_before: row.pplBefore, ppl_after: row.pplAfter,
-      target_rel_increase: cmp.targetRelIncrease ?? 0, others_mean_rel_increase: cmp.othersMeanRelIncrease ?? 0,
-    };
-    o.log?.(`${d}: ${experts} experts, ppl ${row.pplBefore.toFixed(3)} → ${row.pplAfter.toFixed(3)}, ΔTarget ${(rows[d].target_rel_increase * 100).toFixed(2)}%, ΔOthers ${(rows[d].others_mean_rel_increase * 100).toFixed(2)}%`);
-    o.onProgress?.(k + 2, total, d);
+  o.onProgress?.(++done, total, 'perplexity before');
+  const cache = new Map<string, PerplexityResult>();
+  const results: DomainMaskingResult[] = [];
+  for (const c of configs) {
+    const rule = { kind: 'domain' as const, ratio: c.ratio, minMass: c.minMass, scope: c.scope, layer: c.layer ?? null };
+    const all = selectByDomain(stats, rule);
+    const rows: Record<string, DomainMaskingRow> = {};
+    const comparisons: Record<string, PerplexityComparison> = {};
+    const tag = `r=${c.ratio} floor=${c.minMass} ${c.scope}${c.scope === 'layer' ? ` ${c.layer}` : ''}`;
+    for (const d of domains) {
+      o.signal?.throwIfAborted();
+      const sel = stats.domains.includes(d) ? selectByDomain(stats, { ...rule, domain: d }) : null;
+      const experts = sel?.experts.length ?? 0;
+      let after = before;
+      if (experts > 0) {
+        const key = JSON.stringify(sel!.mask);
+        let hit = cache.get(key);
+        if (!hit) cache.set(key, (hit = await perplexity(model, tokenizer, samples, { ...common, masks: parseMaskJson(model.config, sel!.mask, 'mask') })));
+        after = hit;
+      }
+      const cmp = comparePerplexity(before, after, d);
+      comparisons[d] = cmp;
+      const row = cmp.rows.find((x) => x.domain === d)!;
+      const t = cmp.targetRelIncrease ?? 0;
+      const oth = cmp.othersMeanRelIncrease ?? 0;
+      rows[d] = { experts_removed: experts, ppl_before: row.pplBefore, ppl_after: row.pplAfter, target_rel_increase: t, others_mean_rel_increase: oth, selectivity: selectivity(t, oth) };
+      o.log?.(`${tag} ${d}: ${experts} experts, ppl ${row.pplBefore.toFixed(3)} → ${row.pplAfter.toFixed(3)}, ΔTarget ${(t * 100).toFixed(2)}%, ΔOthers ${(oth * 100).toFixed(2)}%`);
+      o.onProgress?.(++done, total, `${tag} ${d}`);
+    }
+    results.push({ domains: rows, counts: all.counts!, source: stats.source, ratio: c.ratio, minMass: c.minMass, scope: c.scope, layer: c.layer ?? null, comparisons });
   }
-  return { domains: rows, counts: all.counts!, source: stats.source, ratio, scope: 'group', comparisons };
+  return results;
+}
+
+/** Labelled samples from a JSONL file, gzipped when its name ends in .gz (the shipped training corpus). */
+export async function readLabelledJsonl(file: string, textField = 'text', domainField = 'domain'): Promise<Sample[]> {
+  const raw = createReadStream(file);
+  const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
+  const lines = createInterface({ input, crlfDelay: Infinity });
+  const out: Sample[] = [];
+  let n = 0;
+  for await (const line of lines) {
+    n++;
+    if (!line.trim()) continue;
+    let row: Record<string, unknown>;
+    try {
+      row = JSON.parse(line) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`${file}:${n}: not valid JSON (${(e as Error).message})`);
+    }
+    const text = row?.[textField];
+    if (typeof text !== 'string') throw new Error(`${file}:${n}: field "${textField}" is missing or not a string`);
+    const d = row[domainField];
+    out.push({ text, domain: d === undefined || d === null ? null : String(d) });
+  }
+  return out;
 }
 
 /** The experiment as a text table (one row per domain, the mean last). */
 export function formatDomainMasking(r: DomainMaskingResult): string {
+  const fmtSel = (x: DomainMaskingRow) => (x.selectivity !== null ? `${x.selectivity.toFixed(1)}×` : x.target_rel_increase > 0 ? '∞' : '—');
   const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`;
-  const lines = [`${'domain'.padEnd(16)} ${'experts'.padStart(8)} ${'ppl before'.padStart(11)} ${'ppl after'.padStart(11)} ${'ΔTarget'.padStart(9)} ${'ΔOthers'.padStart(9)}`];
+  const lines = [`${'domain'.padEnd(16)} ${'experts'.padStart(8)} ${'ppl before'.padStart(11)} ${'ppl after'.padStart(11)} ${'ΔTarget'.padStart(9)} ${'ΔOthers'.padStart(9)} ${'ratio'.padStart(7)}`];
   const entries = Object.entries(r.domains);
   for (const [d, x] of entries) {
-    lines.push(`${d.padEnd(16)} ${String(x.experts_removed).padStart(8)} ${x.ppl_before.toFixed(3).padStart(11)} ${x.ppl_after.toFixed(3).padStart(11)} ${pct(x.target_rel_increase).padStart(9)} ${pct(x.others_mean_rel_increase).padStart(9)}`);
+    lines.push(`${d.padEnd(16)} ${String(x.experts_removed).padStart(8)} ${x.ppl_before.toFixed(3).padStart(11)} ${x.ppl_after.toFixed(3).padStart(11)} ${pct(x.target_rel_increase).padStart(9)} ${pct(x.others_mean_rel_increase).padStart(9)} ${fmtSel(x).padStart(7)}`);
   }
   if (entries.length) {
     const mean = (f: (x: DomainMaskingRow) => number) => entries.reduce((s, [, x]) => s + f(x), 0) / entries.length;

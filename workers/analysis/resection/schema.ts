@@ -120,8 +120,14 @@ export const ExperimentParams = z.object({
   ratio: z.number().min(1).default(2),
   minMass: z.number().min(0).default(0),
   maxSamples: z.number().int().positive().optional(),
-  /** A built atlas folder or id; absent: one is built from `data`. */
+  scope: z.enum(['group', 'layer']).default('group'),
+  layer: z.number().int().min(0).nullable().optional(),
+  /** Evaluation samples per domain (the first n of each); default: the first half of each domain. */
+  samplesPerDomain: z.number().int().positive().optional(),
+  /** A built atlas folder or id; absent: one is built on `atlasData`, or on the samples of `data` not evaluated. */
   atlas: z.string().optional(),
+  atlasData: DataSourceSchema.optional(),
+  atlasSamplesPerDomain: z.number().int().positive().optional(),
   context: z.number().int().min(2).optional(),
 });
 
