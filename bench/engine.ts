@@ -3,11 +3,9 @@
 //
 // The machine this runs on is often shared, so the peers run in alternating blocks of steps (Resect, PyTorch,
 // Resect, PyTorch) and are compared by their median step times: both see the same background load.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import * as ort from 'onnxruntime-node';
 import { Graph, Trainer, adamw, buildTrainStep, compile, nn, normal, op } from '../workers/engine';
+import { TORCH_INSTALL as INSTALL, startPythonPeer } from './python-peer';
 
 const THREADS = Number(process.env.BENCH_THREADS ?? 2);
 const D = 512;
@@ -16,8 +14,6 @@ const BATCH = 4096;
 const STEPS = Number(process.env.BENCH_STEPS ?? 4);
 const ROUNDS = 2;
 const WARMUP = 2;
-const PY = '/usr/bin/python3';
-const INSTALL = 'sudo apt-get install python3-torch libopenblas0-pthread';
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 const fmt = (v: number, d = 1): string => v.toFixed(d);
@@ -65,31 +61,17 @@ async function resectTrainer(): Promise<{ step: () => Promise<number>; hostMs: (
 interface TorchPeer { step: () => Promise<number>; version: string; close: () => void }
 
 async function torchPeer(): Promise<TorchPeer | { error: string }> {
-  if (!existsSync(PY)) return { error: `${PY} not found` };
   const script = new URL('../../bench/engine_torch.py', import.meta.url).pathname;
-  const p = spawn(PY, [script, `d=${D}`, `hidden=${HIDDEN}`, `batch=${BATCH}`, `warmup=${WARMUP}`, `threads=${THREADS}`, 'serve=1'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const lines = createInterface({ input: p.stdout })[Symbol.asyncIterator]();
-  const next = async (): Promise<Record<string, unknown> | null> => {
-    const r = await lines.next();
-    if (r.done) return null;
-    try { return JSON.parse(r.value) as Record<string, unknown>; } catch { return { error: r.value }; }
-  };
-  const hello = await next();
-  if (!hello || hello.error || !hello.ready) {
-    p.kill();
-    return { error: String(hello?.error ?? stderr.trim().split('\n').pop() ?? 'python exited') };
-  }
+  const peer = await startPythonPeer(script, [`d=${D}`, `hidden=${HIDDEN}`, `batch=${BATCH}`, `warmup=${WARMUP}`, `threads=${THREADS}`, 'serve=1']);
+  if ('error' in peer) return peer;
   return {
-    version: String(hello.torch),
+    version: String(peer.hello.torch),
     step: async () => {
-      p.stdin.write('step\n');
-      const r = await next();
-      if (!r || typeof r.step_ms !== 'number') throw new Error(`torch peer failed: ${stderr.trim().split('\n').pop() ?? ''}`);
+      const r = await peer.request('step');
+      if (typeof r.step_ms !== 'number') throw new Error(`torch peer answered without step_ms: ${JSON.stringify(r)}`);
       return r.step_ms;
     },
-    close: () => { p.stdin.end(); },
+    close: peer.close,
   };
 }
 

@@ -20,6 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MonetModel } from '../workers/models/monet/model';
 import { generateSynthetic } from './monet-synth';
+import { PYTHON } from './python-peer';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -94,7 +95,7 @@ async function measure(m: BenchModel, threads: number): Promise<number | null> {
     const r = spawnSync(process.execPath, [self, '--peer', m.name, '--threads', String(threads), '--out', ours], { encoding: 'utf8', maxBuffer: 1 << 24 });
     const res = lastJson(r.stdout, r.stderr);
     if (r.status !== 0 || res.error) throw new Error(`${m.name}: Resect failed: ${res.error ?? r.stderr}`);
-    const py = spawnSync('/usr/bin/python3', [path.join(root, 'bench', 'monet_torch.py'), `dir=${m.dir}`, `batch=${m.batch}`, `tokens=${m.time}`, `reps=${m.reps}`, `threads=${threads}`, `out=${theirs}`], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    const py = spawnSync(PYTHON, [path.join(root, 'bench', 'monet_torch.py'), `dir=${m.dir}`, `batch=${m.batch}`, `tokens=${m.time}`, `reps=${m.reps}`, `threads=${threads}`, `out=${theirs}`], { encoding: 'utf8', maxBuffer: 1 << 24 });
     const tor = py.error ? { error: py.error.message } : lastJson(py.stdout, py.stderr);
     const tag = `${m.name}: ${m.batch}×${m.time} tokens; Resect ${Number(res.tokens_per_s).toFixed(0)} tokens/s (${Number(res.ms).toFixed(1)} ms, first ${Number(res.first_ms).toFixed(0)} ms, load ${Number(res.load_s).toFixed(1)} s, peak RSS ${res.peak_rss})`;
     if (tor.error || typeof tor.tokens_per_s !== 'number') {

@@ -8,16 +8,15 @@
 // Both peers start from the same weights (written here, read by the Python peer) and the same batch, and print their
 // first-step loss. They run in alternating blocks of steps (Resect, PyTorch, Resect, PyTorch) and are compared by
 // median step time, so both see the same background load on a shared machine.
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import * as ort from 'onnxruntime-node';
 import { Trainer, adamw, buildTrainStep, type Feeds } from '../workers/engine';
 import { parseMonetConfig, sigmaStar } from '../workers/models/monet/config';
 import { buildMonetTrainGraph, decayParam, initMonetParams, initRunningStats, monetParamSpecs } from '../workers/models/monet/train-graph';
 import { presets } from '../workers/training/presets';
+import { TORCH_INSTALL as INSTALL, startPythonPeer } from './python-peer';
 
 const THREADS = Number(process.env.BENCH_THREADS ?? 2);
 const STEPS = Number(process.env.BENCH_STEPS ?? 4);
@@ -29,8 +28,6 @@ const LR = 1e-3;
 const LAMBDA = 1e-3;
 const AUX_EPS = 1e-6;
 const MOMENTUM = 0.1;
-const PY = '/usr/bin/python3';
-const INSTALL = 'sudo apt-get install python3-torch';
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 
@@ -98,32 +95,18 @@ async function resectPeer() {
 interface TorchPeer { step: () => Promise<{ ms: number; loss: number }>; version: string; firstLoss: number; close: () => void }
 
 async function torchPeer(): Promise<TorchPeer | { error: string }> {
-  if (!existsSync(PY)) return { error: `${PY} not found` };
   const script = new URL('../../bench/train_torch.py', import.meta.url).pathname;
-  const p = spawn(PY, [script, `meta=${path.join(dir, 'meta.json')}`, `weights=${path.join(dir, 'weights.bin')}`, `threads=${THREADS}`, `warmup=${WARMUP}`], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  p.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const lines = createInterface({ input: p.stdout })[Symbol.asyncIterator]();
-  const next = async (): Promise<Record<string, unknown> | null> => {
-    const r = await lines.next();
-    if (r.done) return null;
-    try { return JSON.parse(r.value) as Record<string, unknown>; } catch { return { error: r.value }; }
-  };
-  const hello = await next();
-  if (!hello || hello.error || !hello.ready) {
-    p.kill();
-    return { error: String(hello?.error ?? (stderr.trim().split('\n').pop() || 'python exited')) };
-  }
+  const peer = await startPythonPeer(script, [`meta=${path.join(dir, 'meta.json')}`, `weights=${path.join(dir, 'weights.bin')}`, `threads=${THREADS}`, `warmup=${WARMUP}`]);
+  if ('error' in peer) return peer;
   return {
-    version: String(hello.torch),
-    firstLoss: Number(hello.first_loss),
+    version: String(peer.hello.torch),
+    firstLoss: Number(peer.hello.first_loss),
     step: async () => {
-      p.stdin.write('step\n');
-      const r = await next();
-      if (!r || typeof r.step_ms !== 'number') throw new Error(`torch peer failed: ${String(r?.error ?? stderr.trim().split('\n').pop() ?? '')}`);
+      const r = await peer.request('step');
+      if (typeof r.step_ms !== 'number') throw new Error(`torch peer answered without step_ms: ${JSON.stringify(r)}`);
       return { ms: r.step_ms, loss: Number(r.loss) };
     },
-    close: () => { p.stdin.end(); },
+    close: peer.close,
   };
 }
 
