@@ -12,9 +12,7 @@ import { bfloat16BitsToFloat32, float16BitsToFloat32 } from '../../engine/safete
 import { openMonetCheckpoint, type MonetCheckpoint } from './checkpoint';
 import { buildMonetHead, buildMonetLayer, ownsRouter } from './layers';
 import { layerMask, type MonetMask } from './mask';
-
-/** Added to attention scores of masked keys (causal or padding). */
-export const MASKED = -1e30;
+import { MASKED_SCORE, ropeRow } from './blocks';
 
 export interface LoadOptions {
   /** Execution provider (engine runtime choice; a provider that fails falls back to CPU). Default 'cpu'. */
@@ -171,15 +169,8 @@ export class MonetModel {
     let r = this.ropeCache.get(p);
     if (r) return r;
     const hd = this.ckpt.dims.headDim;
-    const cos = new Float32Array(hd);
-    const sin = new Float32Array(hd);
-    for (let k = 0; k < hd / 2; k++) {
-      const invFreq = Math.fround(1 / this.config.rope_theta ** ((2 * k) / hd));
-      const angle = Math.fround(p * invFreq);
-      cos[k] = cos[k + hd / 2] = Math.cos(angle);
-      sin[k] = sin[k + hd / 2] = Math.sin(angle);
-    }
-    r = { cos, sin };
+    r = { cos: new Float32Array(hd), sin: new Float32Array(hd) };
+    ropeRow(this.config.rope_theta, hd, p, r.cos, r.sin);
     if (this.ropeCache.size < 1 << 16) this.ropeCache.set(p, r);
     return r;
   }
@@ -238,7 +229,7 @@ export class MonetModel {
     for (let b = 0; b < B; b++) {
       for (let t = 0; t < T; t++) {
         const row = (b * T + t) * S;
-        for (let s = 0; s < S; s++) if (!(s <= P + t && valid[b * S + s])) biasData[row + s] = MASKED;
+        for (let s = 0; s < S; s++) if (!(s <= P + t && valid[b * S + s])) biasData[row + s] = MASKED_SCORE;
       }
     }
     const cosData = new Float32Array(B * T * hd);

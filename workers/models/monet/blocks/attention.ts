@@ -14,26 +14,26 @@ export interface Rope {
 }
 
 /**
- * Host RoPE tables [positions, hd] for positions 0…positions−1: float32 inverse frequencies and angles, as HF
- * computes them, then cos / sin in float64 stored as float32.
+ * Host RoPE cos / sin of one position into `cos`, `sin` at `offset` (rotate-half layout): float32 inverse
+ * frequencies and angles, as HF computes them, then cos / sin in float64 stored as float32.
  */
+export function ropeRow(theta: number, hd: number, p: number, cos: Float32Array, sin: Float32Array, offset = 0): void {
+  for (let k = 0; k < hd / 2; k++) {
+    const invFreq = Math.fround(1 / theta ** ((2 * k) / hd));
+    const angle = Math.fround(p * invFreq);
+    cos[offset + k] = cos[offset + k + hd / 2] = Math.cos(angle);
+    sin[offset + k] = sin[offset + k + hd / 2] = Math.sin(angle);
+  }
+}
+
+/** Host RoPE tables [positions, hd] for positions 0…positions−1 (rows of `ropeRow`). */
 export function ropeTables(theta: number, hd: number, positions: number): { cos: Float32Array; sin: Float32Array } {
   const cos = new Float32Array(positions * hd);
   const sin = new Float32Array(positions * hd);
-  for (let p = 0; p < positions; p++) {
-    for (let k = 0; k < hd / 2; k++) {
-      const invFreq = Math.fround(1 / theta ** ((2 * k) / hd));
-      const angle = Math.fround(p * invFreq);
-      for (const col of [k, k + hd / 2]) {
-        cos[p * hd + col] = Math.cos(angle);
-        sin[p * hd + col] = Math.sin(angle);
-      }
-    }
-  }
+  for (let p = 0; p < positions; p++) ropeRow(theta, hd, p, cos, sin, p * hd);
   return { cos, sin };
 }
 
-/** RoPE for positions 0…time−1: the config's tables baked in and their first `time` rows gathered, [time, hd]. */
 export function ropeFromZero(g: Graph, config: MonetConfig, time: Dim): Rope {
   const hd = config.hidden_size / config.num_attention_heads;
   const maxPos = config.max_position_embeddings;
