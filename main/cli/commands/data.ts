@@ -21,20 +21,9 @@ import {
 import { Workspace } from '../../workspace/workspace';
 import { defaultWorkspaceDir, resolveUserPath } from '../../workspace/paths';
 import { printJson } from '../shared';
+import { formatBytes } from '../../../common/format';
 
 const workspaceOption = ['--workspace <dir>', 'workspace folder (default: $RESECT_WORKSPACE, else the app-data folder)'] as const;
-
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v >= 100 ? 0 : 1)} ${units[i]}`;
-}
 
 function issueLine(i: ImportIssue): string {
   return `  ${i.kind}: ${i.file}${i.line ? `:${i.line}` : ''}${i.column ? `:${i.column}` : ''} ${i.message}`;
@@ -120,7 +109,7 @@ export function registerData(program: Command): void {
             if (!tty && now - lastLine < 2000 && p.bytesDone < p.bytesTotal) return;
             lastLine = now;
             const pct = p.bytesTotal ? ` ${Math.floor((p.bytesDone / p.bytesTotal) * 100)}%` : '';
-            const line = `importing${pct} ${bytes(p.bytesDone)}/${bytes(p.bytesTotal)}, ${p.rowsImported} samples`;
+            const line = `importing${pct} ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}, ${p.rowsImported} samples`;
             process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
           },
         });
@@ -158,7 +147,7 @@ export function registerData(program: Command): void {
         if (o.json) return printJson(list);
         if (list.length === 0) return void process.stdout.write(`No datasets in ${ws.dir}\n`);
         for (const d of list) {
-          process.stdout.write(`${String(d.id).padStart(4)}  ${d.name}  ${d.samples} samples, ~${d.tokens} tokens, ${bytes(d.sourceBytes)} source\n`);
+          process.stdout.write(`${String(d.id).padStart(4)}  ${d.name}  ${d.samples} samples, ~${d.tokens} tokens, ${formatBytes(d.sourceBytes)} source\n`);
           for (const dom of d.domains) process.stdout.write(`        ${dom.domain ?? '(unlabeled)'}: ${dom.samples}\n`);
         }
       } finally {
@@ -185,7 +174,7 @@ export function registerData(program: Command): void {
         const filter = { datasetId: id, ...(o.domain ? { domain: o.domain } : {}), ...(o.search ? { search: o.search } : {}) };
         const total = countSamples(ws.db, filter);
         const r = await exportSamples(ws.db, filter, out, { format });
-        process.stdout.write(`Exported ${r.samples} of ${total} samples to ${r.path} (${bytes(r.bytes)}, ${format})\n`);
+        process.stdout.write(`Exported ${r.samples} of ${total} samples to ${r.path} (${formatBytes(r.bytes)}, ${format})\n`);
       } finally {
         ws.close();
       }
