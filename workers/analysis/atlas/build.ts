@@ -17,6 +17,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { padRows } from '../../models/monet/batch';
 import type { MonetModel } from '../../models/monet/model';
 import type { TextTokenizer } from '../../tokenizer';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../engine/safetensors';
@@ -141,17 +142,9 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
   const padId = tokenizer.padId;
   const runBatch = async (rows: Chunk[]) => {
     o.signal?.throwIfAborted();
-    const B = rows.length;
-    const T = Math.max(...rows.map((r) => r.ids.length));
-    const ids = new BigInt64Array(B * T).fill(BigInt(padId));
-    const attention = new Uint8Array(B * T);
-    rows.forEach((r, b) => {
-      for (let t = 0; t < r.ids.length; t++) {
-        ids[b * T + t] = BigInt(r.ids[t]!);
-        attention[b * T + t] = 1;
-      }
-    });
-    const out = await model.forward({ ids, batch: B, time: T, attention, gates: true, logits: 'none' });
+    const batch = padRows(rows.map((r) => r.ids), padId);
+    const T = batch.time;
+    const out = await model.forward({ ...batch, gates: true, logits: 'none' });
     const gates = out.gates!;
     rows.forEach((r, b) => {
       for (let t = r.skipFirst ? 1 : 0; t < r.ids.length; t++) acc.addToken(gates, b * T + t, r.domain, r.sample, r.start + t, r.y);

@@ -15,6 +15,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../engine/safetensors';
 import { writeFileAtomic } from '../../engine/safetensors/writer';
+import { padRows } from '../../models/monet/batch';
 import type { MonetModel } from '../../models/monet/model';
 import type { TextTokenizer } from '../../tokenizer';
 import type { CorrSums } from './stats';
@@ -157,12 +158,9 @@ export async function collectRoutingStats(
   const flush = async () => {
     if (pending.length === 0) return;
     o.signal?.throwIfAborted();
-    const B = pending.length;
-    const T = Math.max(...pending.map((w) => w.ids.length));
-    const ids = new BigInt64Array(B * T);
-    const attention = new Uint8Array(B * T);
-    pending.forEach((w, b) => w.ids.forEach((id, t) => { ids[b * T + t] = BigInt(id); attention[b * T + t] = 1; }));
-    const out = await model.forward({ ids, batch: B, time: T, attention, logits: 'none', gates: true });
+    const batch = padRows(pending.map((w) => w.ids));
+    const T = batch.time;
+    const out = await model.forward({ ...batch, logits: 'none', gates: true });
     for (let g = 0; g < groups; g++) {
       const { g1, g2 } = out.gates![g]!;
       const sums = tables.sums[g]!;

@@ -9,6 +9,7 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { TextTokenizer } from '../../tokenizer';
+import { padRows } from './batch';
 import type { MonetModel } from './model';
 import type { MonetMask } from './mask';
 
@@ -66,19 +67,11 @@ export async function perplexity(
   const flush = async () => {
     if (pending.length === 0) return;
     o.signal?.throwIfAborted();
-    const B = pending.length;
-    const T = Math.max(...pending.map((w) => w.ids.length));
-    const ids = new BigInt64Array(B * T);
-    const targets = new BigInt64Array(B * T);
-    const attention = new Uint8Array(B * T);
-    for (const [b, w] of pending.entries()) {
-      for (let t = 0; t < w.ids.length; t++) {
-        ids[b * T + t] = BigInt(w.ids[t]!);
-        attention[b * T + t] = 1;
-        if (t + 1 < w.ids.length) targets[b * T + t] = BigInt(w.ids[t + 1]!);
-      }
-    }
-    const out = await model.forward({ ids, batch: B, time: T, attention, targets, logits: 'none', masks: o.masks });
+    const batch = padRows(pending.map((w) => w.ids));
+    const T = batch.time;
+    const targets = new BigInt64Array(batch.batch * T);
+    pending.forEach((w, b) => { for (let t = 0; t + 1 < w.ids.length; t++) targets[b * T + t] = BigInt(w.ids[t + 1]!); });
+    const out = await model.forward({ ...batch, targets, logits: 'none', masks: o.masks });
     for (const [b, w] of pending.entries()) {
       const s = perSample[w.sample]!;
       for (let t = 0; t + 1 < w.ids.length; t++) s.sum += out.nll![b * T + t]!;
