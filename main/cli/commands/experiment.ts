@@ -125,6 +125,7 @@ export function registerExperiment(program: Command): void {
         }
         const missing = [...new Set(samples.map((s) => String(s.domain ?? 'default')))].filter((d) => !atlasSamples.some((s) => String(s.domain ?? 'default') === d));
         if (missing.length && !o.atlas) say(`the atlas corpus has no samples of ${missing.join(', ')}: those domains get no experts`);
+        let lastProgress = 0;
         let atlasDir = o.atlas ? path.resolve(o.atlas) : null;
         if (!atlasDir) atlasDir = path.join((tmp = await mkdtemp(path.join(tmpdir(), 'resect-experiment-'))), 'atlas');
         if (!existsSync(path.join(atlasDir, 'meta.json')) && !existsSync(path.join(atlasDir, 'routing.json'))) {
@@ -137,6 +138,12 @@ export function registerExperiment(program: Command): void {
             model, tokenizer, modelDir, outDir: atlasDir, checkpointEvery: 0, topK: 0,
             source: { data: { kind: 'jsonl', path: jsonl, textField: 'text' }, filter: {}, domainField: 'domain' },
             ...(o.context ? { context: Number(o.context) } : {}),
+            onProgress: (p) => {
+              const now = Date.now();
+              if (now - lastProgress < 5000) return;
+              lastProgress = now;
+              say(`atlas: ${p.samples}/${atlasSamples.length} samples, ${p.tokens} tokens, ${p.tokensPerSecond.toFixed(0)} tokens/s`);
+            },
           });
         } else atlasDesc = `the atlas in ${atlasDir}`;
         const stats = await atlasRoutingStats(atlasDir);
