@@ -15,7 +15,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { serialize, type Graph } from '../../engine';
 import { openMonetCheckpoint, type MonetCheckpoint } from '../../models/monet/checkpoint';
-import { buildMonetForward, maskFeeds } from '../../models/monet/forward';
+import { buildMonetForward, maskFeeds, type MaskFeed } from '../../models/monet/forward';
 import { parseMaskJson, type MonetMask } from '../../models/monet/mask';
 import type { MonetConfig } from '../../models/monet/config';
 import type { MaskJson } from './select';
@@ -36,15 +36,15 @@ export function removedPairs(config: Pick<MonetConfig, 'moe_experts'>, mask: Mon
   return out;
 }
 
-/** Turns the named graph inputs into initializers with the given int64 values (the graph is changed in place). */
-function bakeInputs(g: Graph, values: Record<string, { data: BigInt64Array; dims: number[] }>): void {
+/** Turns the named graph inputs into initializers with the given values (the graph is changed in place). */
+function bakeInputs(g: Graph, values: Record<string, MaskFeed>): void {
   for (const [name, v] of Object.entries(values)) {
     const at = g.inputs.findIndex((t) => t.name === name);
     if (at < 0) throw new Error(`the forward graph has no input ${name}`);
     const t = g.inputs[at]!;
-    if (t.dtype !== 'int64') throw new Error(`${name}: expected an int64 input, found ${t.dtype}`);
+    if (t.dtype !== v.dtype) throw new Error(`${name}: expected a ${v.dtype} input, found ${t.dtype}`);
     g.inputs.splice(at, 1);
-    g.initializers.set(name, { tensor: t, value: { dtype: 'int64', shape: [...v.dims], data: v.data } });
+    g.initializers.set(name, { tensor: t, value: { dtype: v.dtype, shape: [...v.dims], data: v.data } });
   }
 }
 

@@ -15,6 +15,7 @@ import {
   lmHead, outputWeightName, ropeFromZero, router, type Gates,
 } from './blocks';
 import type { MonetCheckpoint } from './checkpoint';
+import { expertBlock } from './mask';
 
 export interface MonetForwardOptions {
   /** Add per-layer mask inputs `mask.{l}.i` / `mask.{l}.j` (int64 [K_l]) and the exact masking correction. */
@@ -42,9 +43,9 @@ export async function buildMonetForward(ckpt: MonetCheckpoint, options: MonetFor
   let gates: Gates | null = null;
   for (let l = 0; l < c.num_hidden_layers; l++) {
     const w = layerWeights(c, l, await bakeWeights(g, ckpt, layerWeightNames(ckpt, l)));
-    const K = `mask_${l}`;
+    const [A, B] = [`mask_${l}_rows`, `mask_${l}_cols`];
     const mask = options.masking
-      ? { pairs: { i: g.input(`mask.${l}.i`, 'int64', [K]), j: g.input(`mask.${l}.j`, 'int64', [K]), count: K } }
+      ? { block: { rows: g.input(`mask.${l}.rows`, 'int64', [A]), cols: g.input(`mask.${l}.cols`, 'int64', [B]), removed: g.input(`mask.${l}.removed`, 'float32', [A, B]) } }
       : {};
     const layer = decoderLayer(x, w, {
       config: c, shape, attention, mask,
@@ -68,21 +69,26 @@ export async function buildMonetForward(ckpt: MonetCheckpoint, options: MonetFor
   return g;
 }
 
+/** A mask input's value: int64 rows / columns or the float32 0/1 block. */
+export type MaskFeed = { dtype: 'int64'; data: BigInt64Array; dims: number[] } | { dtype: 'float32'; data: Float32Array; dims: number[] };
+
 /**
- * Feeds for the mask inputs of a graph built with `masking`: flat expert ids (i·E + j) per layer; layers not listed
- * get an empty mask.
+ * Feeds for the mask inputs of a graph built with `masking`: flat expert ids (i·E + j) per layer, as the block
+ * (rows, columns, 0/1 matrix) the mixture's correction takes; layers not listed get an empty block.
  */
-export function maskFeeds(ckpt: MonetCheckpoint, masks: ReadonlyMap<number, readonly number[]>): Record<string, { data: BigInt64Array; dims: number[] }> {
+export function maskFeeds(ckpt: MonetCheckpoint, masks: ReadonlyMap<number, readonly number[]>): Record<string, MaskFeed> {
   const E = ckpt.config.moe_experts;
-  const feeds: Record<string, { data: BigInt64Array; dims: number[] }> = {};
+  const feeds: Record<string, MaskFeed> = {};
   for (let l = 0; l < ckpt.config.num_hidden_layers; l++) {
-    const ids = masks.get(l) ?? [];
-    for (const id of ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= E * E) throw new RangeError(`layer ${l}: expert id ${id} is outside [0, ${E * E})`);
+    let block;
+    try {
+      block = expertBlock(E, masks.get(l) ?? []);
+    } catch (e) {
+      throw new RangeError(`layer ${l}: ${(e as Error).message}`);
     }
-    const unique = [...new Set(ids)];
-    feeds[`mask.${l}.i`] = { data: BigInt64Array.from(unique, (id) => BigInt(Math.floor(id / E))), dims: [unique.length] };
-    feeds[`mask.${l}.j`] = { data: BigInt64Array.from(unique, (id) => BigInt(id % E)), dims: [unique.length] };
+    feeds[`mask.${l}.rows`] = { dtype: 'int64', data: block.rows, dims: [block.rows.length] };
+    feeds[`mask.${l}.cols`] = { dtype: 'int64', data: block.cols, dims: [block.cols.length] };
+    feeds[`mask.${l}.removed`] = { dtype: 'float32', data: block.removed, dims: [block.rows.length, block.cols.length] };
   }
   return feeds;
 }

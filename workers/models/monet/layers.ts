@@ -7,7 +7,8 @@
  *   inputs  x [batch, time, d]; rope_cos / rope_sin [batch, 1, time, hd] (per-row positions, computed on the host);
  *           attn_bias [batch, 1, time, total] (0 or −1e30: causal + key padding); past_k / past_v
  *           [batch, heads, past, hd] (KV cache, past may be 0); on layers that do not own a router, the group's
- *           gates g1 / g2 [batch·time, H, E]; mask_i / mask_j int64 [K] (composite experts to remove, §3.4 b);
+ *           gates g1 / g2 [batch·time, H, E]; the composite experts to remove (§3.4 b) as a block: mask_rows int64 [A],
+ *           mask_cols int64 [B], mask_removed [A, B] (1 = (rows[a], cols[b]) removed; A = B = 0 removes nothing);
  *           keep1 / keep2 [H, E] (1, or 0 to remove sub-expert row i / column j per head, §3.3).
  *   outputs y [batch, time, d]; present_k / present_v [batch, heads, total, hd]; on router layers g1 / g2
  *           [batch·time, H, E] (the router's own gates, before this layer's keep multipliers); with `debug`, xt (the
@@ -53,7 +54,7 @@ export async function buildMonetLayer(ckpt: MonetCheckpoint, l: number, options:
   const gates = gateShape(c, shape);
   const groupGates: Gates | null = ownsRouter(ckpt, l) ? null : { g1: g.input('g1', 'float32', gates), g2: g.input('g2', 'float32', gates) };
   const mask: ExpertMask = {
-    pairs: { i: g.input('mask_i', 'int64', ['K']), j: g.input('mask_j', 'int64', ['K']), count: 'K' },
+    block: { rows: g.input('mask_rows', 'int64', ['A']), cols: g.input('mask_cols', 'int64', ['B']), removed: g.input('mask_removed', 'float32', ['A', 'B']) },
     keep: { g1: g.input('keep1', 'float32', [H, E]), g2: g.input('keep2', 'float32', [H, E]) },
   };
 

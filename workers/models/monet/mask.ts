@@ -125,3 +125,28 @@ export function maskedCount(config: MaskConfig, lm: LayerMask): number {
   for (const id of lm.experts) if (!rows.has(Math.floor(id / E)) && !cols.has(id % E)) n++;
   return n;
 }
+
+/** Composite experts as the block the mixture's correction takes (blocks/mixture.ts): distinct rows, columns, 0/1 matrix. */
+export interface ExpertBlock {
+  rows: BigInt64Array;
+  cols: BigInt64Array;
+  /** [rows.length, cols.length], 1 where (rows[a], cols[b]) is removed. */
+  removed: Float32Array;
+}
+
+/** The block of flat expert ids (i·E + j); duplicates count once, ids must lie in [0, E²). */
+export function expertBlock(E: number, ids: readonly number[]): ExpertBlock {
+  const rowAt = new Map<number, number>();
+  const colAt = new Map<number, number>();
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= E * E) throw new RangeError(`expert id ${id} is outside [0, ${E * E})`);
+    const i = Math.floor(id / E);
+    const j = id % E;
+    if (!rowAt.has(i)) rowAt.set(i, rowAt.size);
+    if (!colAt.has(j)) colAt.set(j, colAt.size);
+  }
+  const B = colAt.size;
+  const removed = new Float32Array(rowAt.size * B);
+  for (const id of ids) removed[rowAt.get(Math.floor(id / E))! * B + colAt.get(id % E)!] = 1;
+  return { rows: BigInt64Array.from(rowAt.keys(), BigInt), cols: BigInt64Array.from(colAt.keys(), BigInt), removed };
+}

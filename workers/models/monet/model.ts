@@ -11,7 +11,7 @@ import { compile, type CompiledGraph, type Provider } from '../../engine';
 import { bfloat16BitsToFloat32, float16BitsToFloat32 } from '../../engine/safetensors';
 import { openMonetCheckpoint, type MonetCheckpoint } from './checkpoint';
 import { buildMonetHead, buildMonetLayer, ownsRouter } from './layers';
-import { layerMask, type MonetMask } from './mask';
+import { expertBlock, layerMask, type MonetMask } from './mask';
 import { MASKED_SCORE, ropeRow } from './blocks';
 
 export interface LoadOptions {
@@ -179,8 +179,7 @@ export class MonetModel {
     const E = this.config.moe_experts;
     const H = this.config.moe_heads;
     const lm = layerMask(masks, l);
-    const i = BigInt64Array.from(lm.experts, (id) => BigInt(Math.floor(id / E)));
-    const j = BigInt64Array.from(lm.experts, (id) => BigInt(id % E));
+    const block = expertBlock(E, lm.experts);
     const keep = (list: number[]) => {
       if (list.length === 0) return this.keepOnes!;
       const k = new Float32Array(H * E).fill(1);
@@ -188,8 +187,9 @@ export class MonetModel {
       return feed('float32', k, [H, E]);
     };
     return {
-      mask_i: feed('int64', i, [i.length]),
-      mask_j: feed('int64', j, [j.length]),
+      mask_rows: feed('int64', block.rows, [block.rows.length]),
+      mask_cols: feed('int64', block.cols, [block.cols.length]),
+      mask_removed: feed('float32', block.removed, [block.rows.length, block.cols.length]),
       keep1: keep(lm.rows),
       keep2: keep(lm.columns),
     };
