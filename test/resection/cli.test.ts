@@ -61,6 +61,10 @@ describe('resect experiment domain-masking', () => {
     const grid = JSON.parse((await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--ratio', '1.5,2', '--json', '--threads', '1'])).stdout) as { grid: { ratio: number; domains: object }[] };
     expect(grid.grid.map((g) => g.ratio)).toEqual([1.5, 2]);
     expect(grid.grid[1]!.domains).toEqual(r.domains);
+    // --domains removes only those domains' experts (the row equals the full run's); an unknown name is refused.
+    const one = JSON.parse((await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--domains', 'prose', '--json', '--threads', '1'])).stdout) as { domains: object };
+    expect(one.domains).toEqual({ prose: r.domains.prose });
+    await expect(cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--domains', 'prose,poetry', '--threads', '1'])).rejects.toThrow(/--domains: poetry not among the evaluated domains \(code, prose\)/);
     // The text form prints Tables 9–10 and the Table 11 shape.
     const text = await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--threads', '1']);
     expect(text.stdout).toMatch(/Experts per domain and routing group/);

@@ -17,7 +17,7 @@ import { defaultModelCandidates, defaultModelDir } from '../../models/registry';
 import { printJson } from '../shared';
 
 interface Opts {
-  model?: string; data?: string; ratio: string; minMass: string; scope: string; layer?: string; json?: boolean; atlas?: string;
+  model?: string; data?: string; ratio: string; minMass: string; scope: string; layer?: string; json?: boolean; atlas?: string; domains?: string;
   atlasData?: string; atlasSamplesPerDomain: string; samplesPerDomain?: string; maxChars?: string; maxSamples?: string;
   textField: string; domainField: string; context?: string; device: string; threads?: string;
 }
@@ -70,6 +70,7 @@ export function registerExperiment(program: Command): void {
     .option('--atlas-data <file>', 'corpus the atlas is built on: a JSONL(.gz) file, "rest" (the --data samples not evaluated) or "same" (the evaluation samples: in-sample, for comparison only). Default: the shipped training corpus (assets/corpus/train.jsonl.gz) with the shipped held-out corpus, else "rest"')
     .option('--atlas-samples-per-domain <n>', 'atlas samples per domain (spread evenly over each domain), or "all"', '50')
     .option('--atlas <dir>', 'use this built atlas (or build one into it when it has none) instead of a temporary one')
+    .option('--domains <list>', 'remove only these domains\' experts, comma list (default every domain; ΔOthers still averages over all other domains)')
     .option('--text-field <f>', 'field holding the text', 'text')
     .option('--domain-field <f>', 'field holding the domain', 'domain')
     .option('--context <n>', 'window length in tokens')
@@ -112,6 +113,10 @@ export function registerExperiment(program: Command): void {
         const all = await readLabelledJsonl(data, o.textField, o.domainField);
         const split = splitPerDomain(all, perDomain, maxChars);
         const samples = max !== undefined ? split.taken.slice(0, max) : split.taken;
+        const targets = o.domains?.split(',').map((x) => x.trim()).filter(Boolean);
+        const known = new Set(samples.map((s) => String(s.domain ?? 'default')));
+        const unknown = targets?.filter((d) => !known.has(d)) ?? [];
+        if (unknown.length) throw new InvalidArgumentError(`--domains: ${unknown.join(', ')} not among the evaluated domains (${[...known].sort().join(', ')})`);
         let atlasSamples: Sample[];
         let atlasDesc: string;
         if (atlasChoice === 'same') {
@@ -149,7 +154,7 @@ export function registerExperiment(program: Command): void {
         const stats = await atlasRoutingStats(atlasDir);
         say(`evaluating on ${samples.length} samples of ${data}; ${configs.length} setting${configs.length > 1 ? 's' : ''}`);
         const t0 = Date.now();
-        const rs = await domainMaskingGrid(model, tokenizer, samples, configs, { stats, ...(o.context ? { context: Number(o.context) } : {}), log: say });
+        const rs = await domainMaskingGrid(model, tokenizer, samples, configs, { stats, ...(targets?.length ? { targets } : {}), ...(o.context ? { context: Number(o.context) } : {}), log: say });
         const info = {
           atlas: { data: atlasDesc, samples: atlasChoice === 'same' || !o.atlas ? atlasSamples.length : null, tokens: stats.domainTokens.reduce((a, b) => a + b, 0) },
           evaluation: { data, samples: samples.length, samples_per_domain: perDomain ?? null, max_chars: maxChars ?? null, context: o.context ? Number(o.context) : null },

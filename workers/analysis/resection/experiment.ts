@@ -132,9 +132,9 @@ export async function domainMaskingGrid(
   const domains = [...new Set(samples.map(domainOf))].sort().filter((d) => !o.targets || o.targets.includes(d));
   o.log?.(`routing statistics from ${stats.source}: ${stats.domains.length} domains, ${stats.groups} groups`);
   const total = domains.length * configs.length + 1;
-  let done = 0;
   const before = await perplexity(model, tokenizer, samples, common);
-  o.onProgress?.(++done, total, 'perplexity before');
+  let done = 1;
+  o.onProgress?.(done, total, 'perplexity before');
   o.log?.(`perplexity before removal: ${samples.length} samples; then ${total - 1} masked passes at most`);
   const cache = new Map<string, PerplexityResult>();
   const results: DomainMaskingResult[] = [];
@@ -161,8 +161,9 @@ export async function domainMaskingGrid(
       const t = cmp.targetRelIncrease ?? 0;
       const oth = cmp.othersMeanRelIncrease ?? 0;
       rows[d] = { experts_removed: experts, ppl_before: row.pplBefore, ppl_after: row.pplAfter, target_rel_increase: t, others_mean_rel_increase: oth, selectivity: selectivity(t, oth) };
-      o.log?.(`[${done + 1}/${total}] ${tag} ${d}: ${experts} experts, ppl ${row.pplBefore.toFixed(3)} → ${row.pplAfter.toFixed(3)}, ΔTarget ${(t * 100).toFixed(2)}%, ΔOthers ${(oth * 100).toFixed(2)}%`);
-      o.onProgress?.(++done, total, `${tag} ${d}`);
+      done++;
+      o.log?.(`[${done}/${total}] ${tag} ${d}: ${experts} experts, ppl ${row.pplBefore.toFixed(3)} → ${row.pplAfter.toFixed(3)}, ΔTarget ${(t * 100).toFixed(2)}%, ΔOthers ${(oth * 100).toFixed(2)}%`);
+      o.onProgress?.(done, total, `${tag} ${d}`);
     }
     results.push({ domains: rows, counts: all.counts!, source: stats.source, ratio: c.ratio, minMass: c.minMass, scope: c.scope, layer: c.layer ?? null, comparisons });
   }
