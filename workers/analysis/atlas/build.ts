@@ -133,7 +133,6 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
   let lastCheckpoint = acc.samples;
 
   const checkpoint = async () => {
-    drain();
     await writeSafetensors(ckptFile, acc.tensors(true));
     await writeJsonAtomic(ckptJson, { fingerprint, state: acc.state(), elapsedMs: elapsed() });
     lastCheckpoint = acc.samples;
@@ -141,28 +140,15 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
   };
 
   const padId = tokenizer.padId;
-  // One batch behind: the gates of batch n are accumulated (single-threaded JavaScript) while ONNX Runtime runs the
-  // forward of batch n + 1 on its own threads. Batches are still accumulated in order, so results do not change.
-  let unaccumulated: (() => void) | null = null;
-  const drain = () => {
-    const f = unaccumulated;
-    unaccumulated = null;
-    f?.();
-  };
   const runBatch = async (rows: Chunk[]) => {
     o.signal?.throwIfAborted();
     const batch = padRows(rows.map((r) => r.ids), padId);
     const T = batch.time;
-    const forward = model.forward({ ...batch, gates: true, logits: 'none' });
-    try {
-      drain();
-    } finally {
-      const out = await forward;
-      const gates = out.gates!;
-      unaccumulated = () => rows.forEach((r, b) => {
-        for (let t = r.skipFirst ? 1 : 0; t < r.ids.length; t++) acc.addToken(gates, b * T + t, r.domain, r.sample, r.start + t, r.y);
-      });
-    }
+    const out = await model.forward({ ...batch, gates: true, logits: 'none' });
+    const gates = out.gates!;
+    rows.forEach((r, b) => {
+      for (let t = r.skipFirst ? 1 : 0; t < r.ids.length; t++) acc.addToken(gates, b * T + t, r.domain, r.sample, r.start + t, r.y);
+    });
   };
 
   let pending: Chunk[] = [];
@@ -217,7 +203,6 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
     }
   }
   if (pending.length) await flush();
-  drain();
   acc.samples = ordinal;
   o.onProgress?.({ tokens: acc.tokens, samples: acc.samples, tokensPerSecond: rate() });
   const durationMs = elapsed();
