@@ -137,8 +137,18 @@ export function sequenceBatch(stream: Int32Array, starts: readonly number[], seq
   return { input_ids: { data: ids, dims: [B, seqLen] }, labels: { data: labels, dims: [B, seqLen] }, valid: { data: valid, dims: [B, seqLen] } };
 }
 
+/** Training batches addressed by a global sequence index, so a resumed run sees exactly the batches it would have. */
+export interface Sampler {
+  /** Sequences in one pass over the data. */
+  readonly nSeqs: number;
+  /** Sequences [first, first + count) of the infinite seeded order. */
+  batch(first: number, count: number): Batch;
+  /** Passes over the data after j sequences. */
+  epochOf(j: number): number;
+}
+
 /** The training stream: batches addressed by a global sequence index; each epoch has its own seeded order. */
-export class SequenceSampler {
+export class SequenceSampler implements Sampler {
   readonly nSeqs: number;
   private perms = new Map<number, Int32Array>();
   constructor(readonly stream: Int32Array, readonly seqLen: number, readonly seed: number, readonly pad: number) {
@@ -165,9 +175,103 @@ export class SequenceSampler {
   epochOf(j: number): number { return j / this.nSeqs; }
 }
 
+/** Sequences per block of the domain schedule: every block holds each domain's fixed share, in a seeded order. */
+const SCHEDULE_BLOCK = 1024;
+
+/**
+ * Per-domain sampling weights ∝ tokens^alpha, as integer slots per block of SCHEDULE_BLOCK sequences (largest
+ * remainder; every domain with data gets at least one slot). alpha 1: in proportion to size; 0: every domain alike.
+ */
+export function domainSlots(tokens: readonly number[], alpha: number, block = SCHEDULE_BLOCK): number[] {
+  const w = tokens.map((n) => (n > 0 ? n ** alpha : 0));
+  const total = w.reduce((a, b) => a + b, 0);
+  const raw = w.map((x) => (x / total) * block);
+  const slots = raw.map((x, d) => (w[d]! > 0 ? Math.max(1, Math.floor(x)) : 0));
+  const order = raw.map((x, d) => [x - Math.floor(x), d] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (let k = 0; slots.reduce((a, b) => a + b, 0) < block; k = (k + 1) % order.length) if (w[order[k]![1]]! > 0) slots[order[k]![1]]!++;
+  while (slots.reduce((a, b) => a + b, 0) > block) slots[slots.indexOf(Math.max(...slots))]!--;
+  return slots;
+}
+
+/**
+ * Domain-balanced training batches: each domain's documents are packed into their own stream (windows never mix
+ * domains), global sequence j is given a domain by a seeded schedule (blocks of SCHEDULE_BLOCK sequences holding
+ * each domain's slots from `domainSlots`), and the k-th sequence of domain d is window k of d's own seeded epoch
+ * order — small domains repeat sooner, large ones are sub-sampled. Pure function of (seed, j), so resume is exact.
+ */
+export class BalancedSampler implements Sampler {
+  readonly nSeqs: number;
+  private readonly slots: number[];
+  private readonly offsets: number[];
+  private readonly domainSeqs: number[];
+  private readonly perms = new Map<string, Int32Array>();
+  private cachedBlock = -1;
+  private blockDomain = new Int32Array(SCHEDULE_BLOCK);
+  private blockRank = new Int32Array(SCHEDULE_BLOCK);
+  private readonly stream: Int32Array;
+
+  constructor(streams: readonly Int32Array[], readonly alpha: number, readonly seqLen: number, readonly seed: number, readonly pad: number) {
+    this.domainSeqs = streams.map((st) => Math.max(0, Math.floor((st.length - 1) / seqLen)));
+    this.slots = domainSlots(this.domainSeqs, alpha);
+    this.nSeqs = Math.max(1, this.domainSeqs.reduce((a, b) => a + b, 0));
+    this.offsets = [];
+    let off = 0;
+    for (const st of streams) { this.offsets.push(off); off += st.length; }
+    this.stream = new Int32Array(off);
+    streams.forEach((st, d) => this.stream.set(st, this.offsets[d]!));
+  }
+
+  /** Share of sequences each domain gets. */
+  shares(): number[] { return this.slots.map((x) => x / SCHEDULE_BLOCK); }
+
+  private block(b: number): void {
+    if (this.cachedBlock === b) return;
+    const dom: number[] = [];
+    this.slots.forEach((n, d) => { for (let k = 0; k < n; k++) dom.push(d); });
+    const p = permutation(dom.length, (this.seed * 7919 + b * 104729 + 3) >>> 0);
+    const seen = new Array<number>(this.slots.length).fill(0);
+    for (let q = 0; q < dom.length; q++) {
+      const d = dom[p[q]!]!;
+      this.blockDomain[q] = d;
+      this.blockRank[q] = seen[d]!++;
+    }
+    this.cachedBlock = b;
+  }
+
+  private window(d: number, k: number): number {
+    const n = this.domainSeqs[d]!;
+    const epoch = Math.floor(k / n);
+    const key = `${d}:${epoch}`;
+    let p = this.perms.get(key);
+    if (!p) {
+      p = permutation(n, (this.seed * 1000003 + d * 65537 + epoch * 7919 + 17) >>> 0);
+      if (this.perms.size > 64) this.perms.clear();
+      this.perms.set(key, p);
+    }
+    return p[k % n]!;
+  }
+
+  batch(first: number, count: number): Batch {
+    const starts: number[] = [];
+    for (let j = first; j < first + count; j++) {
+      const b = Math.floor(j / SCHEDULE_BLOCK);
+      this.block(b);
+      const q = j % SCHEDULE_BLOCK;
+      const d = this.blockDomain[q]!;
+      const k = b * this.slots[d]! + this.blockRank[q]!;
+      starts.push(this.offsets[d]! + this.window(d, k) * this.seqLen);
+    }
+    return sequenceBatch(this.stream, starts, this.seqLen, this.pad);
+  }
+
+  epochOf(j: number): number { return j / this.nSeqs; }
+}
+
 export interface PreparedData {
   domains: string[];
-  train: SequenceSampler;
+  train: Sampler;
+  /** With domain balance: each training domain's share of sequences. */
+  trainShares?: Map<string, number>;
   trainTokens: number;
   /** Per domain: a packed validation stream. */
   val: Map<string, Int32Array>;
@@ -180,6 +284,8 @@ export interface PreparedData {
  */
 export async function prepareData(o: {
   data: string[]; heldout?: string[]; tok: TextTokenizer; tokKey: string; seqLen: number; seed: number; valFraction: number; cacheDir?: string;
+  /** Sample domains ∝ tokens^domainBalance (BalancedSampler) instead of windows of one packed stream. */
+  domainBalance?: number | null;
 }): Promise<PreparedData> {
   const eos = o.tok.eosId ?? o.tok.padId;
   const trainDocs = (await Promise.all(o.data.map(readCorpus))).flat();
@@ -209,13 +315,23 @@ export async function prepareData(o: {
     trainIdx.sort((a, b) => a - b);
   }
   const order = permutation(trainIdx.length, o.seed);
+  const source = o.data.map((f) => path.basename(f)).join(', ');
+  if (o.domainBalance !== undefined && o.domainBalance !== null) {
+    const streams = tt.domains.map((_, k) => packStream(tt, Array.from(order, (i) => trainIdx[i]!).filter((i) => tt.docDomain[i] === k), eos));
+    const train = new BalancedSampler(streams, o.domainBalance, o.seqLen, o.seed, o.tok.padId);
+    const shares = train.shares();
+    return {
+      domains: [...val.keys()].sort(), train, trainTokens: streams.reduce((a, st) => a + st.length, 0), val, source,
+      trainShares: new Map(tt.domains.map((d, k) => [d, shares[k]!])),
+    };
+  }
   const stream = packStream(tt, Array.from(order, (i) => trainIdx[i]!), eos);
   return {
     domains: [...val.keys()].sort(),
     train: new SequenceSampler(stream, o.seqLen, o.seed, o.tok.padId),
     trainTokens: stream.length,
     val,
-    source: o.data.map((f) => path.basename(f)).join(', '),
+    source,
   };
 }
 

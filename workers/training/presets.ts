@@ -32,6 +32,11 @@ export interface TrainHyper {
   logEvery: number;
   /** Std of the embedding init (linear weights use config.initializer_range). */
   embedStd: number;
+  /**
+   * Sample training windows per domain ∝ (domain tokens)^alpha (1: by size, 0: every domain alike); null: windows of
+   * one packed stream of all documents, uniformly (the default).
+   */
+  domainBalance?: number | null;
 }
 
 export interface Preset { description: string; config: Record<string, unknown>; hyper: TrainHyper }

@@ -123,8 +123,11 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
   const tokKey = createHash('sha256').update(await readFile(path.join(o.tokenizerDir, 'tokenizer.json'))).digest('hex');
   const data: PreparedData = await prepareData({
     data: o.data, heldout: o.heldout, tok, tokKey, seqLen: hyper.seqLen, seed: hyper.seed, valFraction: hyper.valFraction, cacheDir: o.out,
+    domainBalance: hyper.domainBalance ?? null,
   });
   say(`data: ${data.trainTokens.toLocaleString('en-US')} training tokens in ${data.train.nSeqs} sequences of ${hyper.seqLen} from ${data.source}; validation: ${[...data.val].map(([d, s]) => `${d} ${s.length}`).join(', ')} tokens (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+
+  if (data.trainShares) say(`domain balance ${hyper.domainBalance}: ${[...data.trainShares].map(([d, x]) => `${d} ${(x * 100).toFixed(1)}%`).join(', ')} of sequences`);
 
   // ---- Graphs.
   const aux = { lambda: hyper.lambda, eps: hyper.auxEps };

@@ -24,7 +24,7 @@ export function defaultTokenizerDir(): string {
 
 interface TrainCliOptions {
   data: string[]; out: string; preset: string; config?: string; heldout?: string[]; tokenizer?: string; steps?: number; batch?: number;
-  seqLen?: number; accumulate?: number; lr?: number; lambda?: number; embedStd?: number; evalEvery?: number; checkpointEvery?: number; seed?: number; device: string;
+  seqLen?: number; accumulate?: number; lr?: number; lambda?: number; embedStd?: number; domainBalance?: number; evalEvery?: number; checkpointEvery?: number; seed?: number; device: string;
   threads?: number; resume?: boolean; dtype: string; maxMinutes?: number; quiet?: boolean;
 }
 
@@ -50,6 +50,7 @@ function registerTrainCommand(program: Command): void {
     .option('--lr <x>', 'peak learning rate', num)
     .option('--lambda <x>', 'weight of the uniformity and ambiguity losses (spec §4.1: 1e-3)', num)
     .option('--embed-std <x>', 'std of the embedding initialisation', num)
+    .option('--domain-balance <alpha>', 'sample training windows per domain ∝ (domain tokens)^alpha: 1 by size, 0 every domain alike, 0.5 in between (default: uniform windows over all documents)', num)
     .option('--eval-every <n>', 'validation interval in steps', int)
     .option('--checkpoint-every <n>', 'checkpoint interval in steps', int)
     .option('--seed <n>', 'seed (init, data order)', int)
@@ -70,6 +71,10 @@ function registerTrainCommand(program: Command): void {
       if (opts.lr !== undefined) hyper.lr = opts.lr;
       if (opts.lambda !== undefined) hyper.lambda = opts.lambda;
       if (opts.embedStd !== undefined) hyper.embedStd = opts.embedStd;
+      if (opts.domainBalance !== undefined) {
+        if (!(opts.domainBalance >= 0 && opts.domainBalance <= 1)) throw new InvalidArgumentError(`--domain-balance must lie in [0, 1], got ${opts.domainBalance}`);
+        hyper.domainBalance = opts.domainBalance;
+      }
       if (opts.evalEvery !== undefined) hyper.evalEvery = opts.evalEvery;
       if (opts.checkpointEvery !== undefined) hyper.checkpointEvery = opts.checkpointEvery;
       if (opts.seed !== undefined) hyper.seed = opts.seed;
