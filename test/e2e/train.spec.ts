@@ -9,12 +9,13 @@ import type { Page } from '@playwright/test';
 
 const sample = path.resolve('test/fixtures/data/sample.jsonl');
 
-async function startRun(page: Page, name: string, steps: number) {
+async function startRun(page: Page, name: string, steps: number, domainBalance?: string) {
   const form = page.getByRole('form', { name: 'New training run' });
   await form.getByLabel('Run name').fill(name);
   await form.getByLabel('Training files').fill(sample);
   await form.getByLabel('Preset').selectOption('tiny');
   await form.getByLabel('Steps').fill(String(steps));
+  if (domainBalance) await form.getByLabel('Domain balance').selectOption(domainBalance);
   await form.getByRole('button', { name: 'Start training' }).click();
 }
 
@@ -78,12 +79,16 @@ test('train a tiny model: curves, pause, reload, resume, cancel; a finished run 
   await expect(panel.getByTestId('run-state')).toHaveText('Cancelled', { timeout: 30_000 });
   await expect(panel.getByRole('button', { name: /^Resume/ })).toHaveCount(0);
 
-  // A short run finishes; its model goes to Models.
-  await startRun(page, 'e2e-short', 12);
+  // A short run (every domain of the sample drawn alike) finishes; its model goes to Models.
+  await startRun(page, 'e2e-short', 12, 'every domain alike (α 0)');
   const key2 = 'models/e2e-short';
   const panel2 = runPanel(page, key2);
   await expect(panel2.getByTestId('run-state')).toHaveText('Done', { timeout: 90_000 });
   await expect.poll(() => points(page, key2, 'Training loss')).toBe(12);
+  const short = (await backend.request('jobs.list', {})).find((j) => j.kind === 'monet.train' && j.params.out === key2)!;
+  expect(short.params.domainBalance).toBe(0);
+  const start = (await backend.request('jobs.metrics', { id: short.id })).records.find((r) => r.type === 'start') as { hyper?: { domainBalance?: number } };
+  expect(start.hyper?.domainBalance).toBe(0);
   await panel2.getByRole('button', { name: 'Add to Models' }).click();
   await expect(panel2.getByRole('link', { name: 'In Models as “e2e-short”' })).toBeVisible();
   const models = await backend.request('models.list', {});

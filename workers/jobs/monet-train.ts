@@ -45,6 +45,8 @@ const Params = z.object({
   accumulate: z.number().int().positive().optional(),
   lr: z.number().positive().optional(),
   lambda: z.number().min(0).optional(),
+  /** Sample windows per domain ∝ tokens^α (workers/training/data.ts BalancedSampler); absent: uniform windows. */
+  domainBalance: z.number().min(0).max(1).optional(),
   evalEvery: z.number().int().min(0).optional(),
   checkpointEvery: z.number().int().min(0).optional(),
   seed: z.number().int().min(0).optional(),
@@ -94,7 +96,7 @@ export const monetTrainJob = defineJob({
       .find((d) => existsSync(path.join(d, 'tokenizer.json'))) ?? 'assets/tokenizer';
     const hyper = Object.fromEntries(Object.entries({
       steps: p.steps, batch: p.batch, seqLen: p.seqLen, accumulate: p.accumulate, lr: p.lr, lambda: p.lambda,
-      evalEvery: p.evalEvery, checkpointEvery: p.checkpointEvery, seed: p.seed, logEvery: p.logEvery,
+      evalEvery: p.evalEvery, checkpointEvery: p.checkpointEvery, seed: p.seed, logEvery: p.logEvery, domainBalance: p.domainBalance,
     }).filter(([, v]) => v !== undefined));
     ctx.log(`Training into ${out} (metrics: ${path.join(out, 'metrics.jsonl')})`);
     const r = await train({

@@ -33,8 +33,8 @@ export const trainPresets: TrainPresetView[] = [
   },
   {
     name: 'default',
-    description: 'the embedded default model: d 256, 4 layers, 4 routing heads, E 64 (4,096 experts per layer)',
-    model: { hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, moe_heads: 4, moe_experts: 64, moe_dim: 8, moe_topk: 4, moe_groups: 2 },
+    description: 'the embedded default model: d 256, 4 layers, 4 routing heads, E 256 (65,536 experts per layer)',
+    model: { hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, moe_heads: 4, moe_experts: 256, moe_dim: 2, moe_topk: 4, moe_groups: 2 },
     steps: 1000, batch: 8, seqLen: 256, lr: 2e-3,
   },
 ];
