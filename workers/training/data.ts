@@ -202,6 +202,8 @@ export function domainSlots(tokens: readonly number[], alpha: number, block = SC
 export class BalancedSampler implements Sampler {
   readonly nSeqs: number;
   private readonly slots: number[];
+  /** The domain of each slot of a block, before the block's seeded shuffle. */
+  private readonly slotDomain: number[];
   private readonly offsets: number[];
   private readonly domainSeqs: number[];
   private readonly perms = new Map<string, Int32Array>();
@@ -213,6 +215,7 @@ export class BalancedSampler implements Sampler {
   constructor(streams: readonly Int32Array[], readonly alpha: number, readonly seqLen: number, readonly seed: number, readonly pad: number) {
     this.domainSeqs = streams.map((st) => Math.max(0, Math.floor((st.length - 1) / seqLen)));
     this.slots = domainSlots(this.domainSeqs, alpha);
+    this.slotDomain = this.slots.flatMap((n, d) => new Array<number>(n).fill(d));
     this.nSeqs = Math.max(1, this.domainSeqs.reduce((a, b) => a + b, 0));
     this.offsets = [];
     let off = 0;
@@ -226,12 +229,10 @@ export class BalancedSampler implements Sampler {
 
   private block(b: number): void {
     if (this.cachedBlock === b) return;
-    const dom: number[] = [];
-    this.slots.forEach((n, d) => { for (let k = 0; k < n; k++) dom.push(d); });
-    const p = permutation(dom.length, (this.seed * 7919 + b * 104729 + 3) >>> 0);
+    const p = permutation(this.slotDomain.length, (this.seed * 7919 + b * 104729 + 3) >>> 0);
     const seen = new Array<number>(this.slots.length).fill(0);
-    for (let q = 0; q < dom.length; q++) {
-      const d = dom[p[q]!]!;
+    for (let q = 0; q < p.length; q++) {
+      const d = this.slotDomain[p[q]!]!;
       this.blockDomain[q] = d;
       this.blockRank[q] = seen[d]!++;
     }

@@ -91,9 +91,10 @@ export function expertMixture(xt: Tensor, gates: Gates, w: MoeWeights, shape: To
  * and r / P are spread back to the E indices (rows and columns are distinct).
  */
 function blockCorrection(g1: Tensor, g2: Tensor, block: MaskedBlock) {
+  // Per side: its gates at its block indices, and the 0/1 matrix [m, n] from the other side's m indices to its n.
   const side = {
-    i: { g: op.gather(g1, block.rows, 2), at: block.rows, R: block.removed }, // g [N, H, A]; R maps B → A
-    j: { g: op.gather(g2, block.cols, 2), at: block.cols, R: op.transpose(block.removed, [1, 0]) },
+    i: { g: op.gather(g1, block.rows, 2), at: block.rows, fromOther: op.transpose(block.removed, [1, 0]) }, // [N, H, A]; [B, A]
+    j: { g: op.gather(g2, block.cols, 2), at: block.cols, fromOther: block.removed }, // [N, H, B]; [A, B]
   };
   const other = (on: 'i' | 'j') => side[on === 'i' ? 'j' : 'i'];
   // Back from the block to all E indices by a one-hot GEMM: ONNX Runtime's ScatterElements runs element by element
@@ -110,16 +111,16 @@ function blockCorrection(g1: Tensor, g2: Tensor, block: MaskedBlock) {
     /** c − r, for c [N, E]. */
     fromSums: (c: Tensor, on: 'i' | 'j'): Tensor => {
       const own = side[on];
-      const r = op.reduceSum(op.mul(own.g, op.matMul(other(on).g, op.transpose(own.R, [1, 0]))), [1]); // [N, n]
+      const r = op.reduceSum(op.mul(own.g, op.matMul(other(on).g, own.fromOther)), [1]); // [N, n]
       return subtractAt(c, r, on);
     },
     /** p − P, for p and a [N, E, width] (a indexed by the other side). */
     fromCross: (p: Tensor, a: Tensor, on: 'i' | 'j'): Tensor => {
       const own = side[on];
       const o = other(on);
-      // z[h, w, b] = g[h, b]·a[b, w] over the other side's m indices, then one GEMM [N·H·width, m] × Rᵀ [m, n].
+      // z[h, w, b] = g[h, b]·a[b, w] over the other side's m indices, then one GEMM [N·H·width, m] × [m, n].
       const z = op.mul(op.unsqueeze(o.g, [2]), op.unsqueeze(op.transpose(op.gather(a, o.at, 1), [0, 2, 1]), [1])); // [N, H, width, m]
-      const zr = op.matMul(z, op.transpose(own.R, [1, 0])); // [N, H, width, n]
+      const zr = op.matMul(z, own.fromOther); // [N, H, width, n]
       const P = op.reduceSum(op.mul(op.unsqueeze(own.g, [2]), zr), [1]); // [N, width, n]
       return subtractAt(p, P, on);
     },
