@@ -41,10 +41,14 @@ describe('resect experiment domain-masking', () => {
   it('--json prints the per-domain table from an atlas it builds', async () => {
     const atlas = path.join(tmp, 'atlas');
     const { stdout } = await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--json', '--threads', '1']);
-    const r = JSON.parse(stdout) as { domains: Record<string, Record<string, number>> };
+    const r = JSON.parse(stdout) as { domains: Record<string, Record<string, number> & { others_rel_increase: Record<string, number> }> };
     expect(Object.keys(r.domains)).toEqual(['code', 'prose']);
-    for (const d of Object.values(r.domains)) {
-      expect(Object.keys(d).sort()).toEqual(['experts_removed', 'others_mean_rel_increase', 'ppl_after', 'ppl_before', 'selectivity', 'target_rel_increase']);
+    for (const [name, d] of Object.entries(r.domains)) {
+      expect(Object.keys(d).sort()).toEqual(['experts_removed', 'others_mean_rel_increase', 'others_rel_increase', 'ppl_after', 'ppl_before', 'selectivity', 'target_rel_increase']);
+      // The breakdown names every other domain, and ΔOthers is its mean.
+      const others = Object.values(d.others_rel_increase);
+      expect(Object.keys(d.others_rel_increase)).toEqual(['code', 'prose'].filter((x) => x !== name));
+      expect(d.others_mean_rel_increase).toBeCloseTo(others.reduce((a, b) => a + b, 0) / others.length, 12);
       expect(d.ppl_before).toBeGreaterThan(1);
       if (d.experts_removed! > 0) expect(d.ppl_after).not.toBe(d.ppl_before);
     }
@@ -70,6 +74,7 @@ describe('resect experiment domain-masking', () => {
     expect(text.stdout).toMatch(/Experts per domain and routing group/);
     expect(text.stdout).toMatch(/ΔTarget/);
     expect(text.stdout).toMatch(/^mean /m);
+    expect(text.stdout).toMatch(/most hit other/);
   });
 
   it('without --model/--data uses the embedded default model and corpus, and says so when there is none', async () => {

@@ -74,7 +74,7 @@ export function registerExperiment(program: Command): void {
     .option('--text-field <f>', 'field holding the text', 'text')
     .option('--domain-field <f>', 'field holding the domain', 'domain')
     .option('--context <n>', 'window length in tokens')
-    .option('--json', 'print {"domains": {NAME: {experts_removed, ppl_before, ppl_after, target_rel_increase, others_mean_rel_increase, selectivity}}, …}; several settings: {"grid": [{ratio, min_mass, scope, layer, domains}], …}')
+    .option('--json', 'print {"domains": {NAME: {experts_removed, ppl_before, ppl_after, target_rel_increase, others_mean_rel_increase, others_rel_increase: {OTHER: x}, selectivity}}, …}; several settings: {"grid": [{ratio, min_mass, scope, layer, domains}], …}')
     .option('--device <device>', 'auto, cpu, webgpu, cuda, dml or coreml (falls back to cpu)', 'cpu')
     .option('--threads <n>', 'intra-op threads')
     .action(async (o: Opts) => {

@@ -20,6 +20,8 @@ export interface DomainMaskingRow {
   ppl_after: number;
   target_rel_increase: number;
   others_mean_rel_increase: number;
+  /** Relative increase of each other domain: where the collateral damage behind ΔOthers went. */
+  others_rel_increase: Record<string, number>;
   /** ΔTarget / ΔOthers (null when ΔOthers ≤ 0: no finite ratio); the issue's bar is ≥ 10. */
   selectivity: number | null;
 }
@@ -160,7 +162,8 @@ export async function domainMaskingGrid(
       const row = cmp.rows.find((x) => x.domain === d)!;
       const t = cmp.targetRelIncrease ?? 0;
       const oth = cmp.othersMeanRelIncrease ?? 0;
-      rows[d] = { experts_removed: experts, ppl_before: row.pplBefore, ppl_after: row.pplAfter, target_rel_increase: t, others_mean_rel_increase: oth, selectivity: selectivity(t, oth) };
+      const others = Object.fromEntries(cmp.rows.filter((x) => x.domain !== d).map((x) => [x.domain, x.relIncrease]));
+      rows[d] = { experts_removed: experts, ppl_before: row.pplBefore, ppl_after: row.pplAfter, target_rel_increase: t, others_mean_rel_increase: oth, others_rel_increase: others, selectivity: selectivity(t, oth) };
       done++;
       o.log?.(`[${done}/${total}] ${tag} ${d}: ${experts} experts, ppl ${row.pplBefore.toFixed(3)} → ${row.pplAfter.toFixed(3)}, ΔTarget ${(t * 100).toFixed(2)}%, ΔOthers ${(oth * 100).toFixed(2)}%`);
       o.onProgress?.(done, total, `${tag} ${d}`);
@@ -194,14 +197,22 @@ export async function readLabelledJsonl(file: string, textField = 'text', domain
   return out;
 }
 
+/** The other domain whose perplexity rose most (null when there is none). */
+export function mostAffectedOther(x: Pick<DomainMaskingRow, 'others_rel_increase'>): { domain: string; relIncrease: number } | null {
+  let best: { domain: string; relIncrease: number } | null = null;
+  for (const [domain, v] of Object.entries(x.others_rel_increase)) if (!best || v > best.relIncrease) best = { domain, relIncrease: v };
+  return best;
+}
+
 /** The experiment as a text table (one row per domain, the mean last). */
 export function formatDomainMasking(r: DomainMaskingResult): string {
   const fmtSel = (x: DomainMaskingRow) => (x.selectivity !== null ? `${x.selectivity.toFixed(1)}×` : x.target_rel_increase > 0 ? '∞' : '—');
   const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`;
-  const lines = [`${'domain'.padEnd(16)} ${'experts'.padStart(8)} ${'ppl before'.padStart(11)} ${'ppl after'.padStart(11)} ${'ΔTarget'.padStart(9)} ${'ΔOthers'.padStart(9)} ${'ratio'.padStart(7)}`];
+  const lines = [`${'domain'.padEnd(16)} ${'experts'.padStart(8)} ${'ppl before'.padStart(11)} ${'ppl after'.padStart(11)} ${'ΔTarget'.padStart(9)} ${'ΔOthers'.padStart(9)} ${'ratio'.padStart(7)}  most hit other`];
   const entries = Object.entries(r.domains);
   for (const [d, x] of entries) {
-    lines.push(`${d.padEnd(16)} ${String(x.experts_removed).padStart(8)} ${x.ppl_before.toFixed(3).padStart(11)} ${x.ppl_after.toFixed(3).padStart(11)} ${pct(x.target_rel_increase).padStart(9)} ${pct(x.others_mean_rel_increase).padStart(9)} ${fmtSel(x).padStart(7)}`);
+    const worst = mostAffectedOther(x);
+    lines.push(`${d.padEnd(16)} ${String(x.experts_removed).padStart(8)} ${x.ppl_before.toFixed(3).padStart(11)} ${x.ppl_after.toFixed(3).padStart(11)} ${pct(x.target_rel_increase).padStart(9)} ${pct(x.others_mean_rel_increase).padStart(9)} ${fmtSel(x).padStart(7)}  ${worst ? `${worst.domain} ${pct(worst.relIncrease)}` : ''}`);
   }
   if (entries.length) {
     const mean = (f: (x: DomainMaskingRow) => number) => entries.reduce((s, [, x]) => s + f(x), 0) / entries.length;
