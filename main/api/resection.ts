@@ -107,6 +107,7 @@ export const resectionHandlers = {
     return {
       source: sel.source, scope: sel.scope, layer: sel.layer, expertsPerGroup: sel.expertsPerGroup, groups: sel.groups,
       ...(sel.counts ? { counts: sel.counts } : {}),
+      massShare: sel.massShare,
       total: sel.experts.length,
       experts: sel.experts.slice(0, p.limit).map((e) => ({ ...e, value: finite(e.value) })),
       mask: sel.mask, scoreNames, domains,

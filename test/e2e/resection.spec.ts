@@ -55,6 +55,8 @@ test('choose a domain\'s experts from an atlas, apply them as an edit, measure b
   const counts = page.getByRole('table', { name: 'Experts per domain and group' });
   await expect(counts).toBeVisible();
   await expect(counts.getByRole('row', { name: /code/ })).toBeVisible();
+  await expect(counts.getByRole('columnheader', { name: 'Mass removed' })).toBeVisible();
+  await expect(page.getByTestId('mass-summary')).toContainText(/of code's routing mass/);
   const remove = page.getByRole('button', { name: /^Remove \d+ experts$/ });
   await expect(remove).toBeEnabled();
   const n = Number(/(\d+)/.exec((await remove.textContent()) ?? '')![1]);

@@ -66,6 +66,10 @@ describe('resection API', () => {
     expect(sel.counts!.domains).toEqual(['code', 'prose']);
     expect(sel.total).toBeGreaterThan(0);
     expect(sel.experts.length).toBe(Math.min(3, sel.total));
+    // Code's experts carry more of code's routing mass than of prose's, in every group that has any.
+    const [codeShare, proseShare] = sel.massShare.table;
+    expect(codeShare!.some((v) => v > 0)).toBe(true);
+    codeShare!.forEach((v, g) => expect(v).toBeGreaterThanOrEqual(proseShare![g]!));
     expect(sel.scoreNames).toEqual(['toxicity']);
     const tox = await call('resection.select', { atlas: statsDir, rule: { kind: 'score', score: 'toxicity', tau: 0.05 } });
     expect(tox.experts.every((e) => (e.value ?? 0) > 0.05)).toBe(true);

@@ -106,6 +106,11 @@ describe('selection and composition', () => {
     expect(s.counts).toEqual({ domains: ['code', 'prose'], table: [[1, 1], [2, 0]], totals: [2, 2] });
     expect(s.experts.map((e) => [e.group, e.id])).toEqual([[0, 0], [1, 1]]);
     expect(s.mask).toEqual({ groups: { 0: [0], 1: [1] } });
+    // Routing mass the removal takes from each domain, per group: Σ chosen / Σ all of the domain's sums.
+    expect(s.massShare.domains).toEqual(['code', 'prose']);
+    const share = s.massShare.table;
+    [[5 / 7, 4 / 6], [1 / 7, 1 / 3]].forEach((row, d) => row.forEach((v, g) => expect(share[d]![g]).toBeCloseTo(v, 12)));
+    expect(selectByDomain(tables(), { kind: 'domain' }).massShare.table).toEqual([[0, 0], [0, 0]]);
     const l = selectByDomain(tables(), { kind: 'domain', domain: 'code', scope: 'layer', layer: 3 });
     expect(l.mask).toEqual({ layers: { 3: [1] } });
     expect(() => selectByDomain(tables(), { kind: 'domain', domain: 'nope' })).toThrow(/unknown domain/);

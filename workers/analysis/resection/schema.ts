@@ -49,6 +49,8 @@ export const SelectionResult = z.object({
   expertsPerGroup: z.number(),
   groups: z.number(),
   counts: z.object({ domains: z.array(z.string()), table: z.array(z.array(z.number())), totals: z.array(z.number()) }).optional(),
+  /** Share of each domain's routing mass the selected experts carry, per domain (rows) and group (columns). */
+  massShare: z.object({ domains: z.array(z.string()), table: z.array(z.array(z.number())) }),
   total: z.number(),
   /** The first `limit` experts (strongest first within the list order: by group, then skew / r). */
   experts: z.array(SelectedExpertSchema),

@@ -47,6 +47,13 @@ export interface Selection {
   groups: number;
   /** Domain rule: experts per domain (rows) and group (columns), as the paper's Tables 9–10, with totals. */
   counts?: { domains: string[]; table: number[][]; totals: number[] };
+  /**
+   * Share of each domain's routing mass (Σ over its tokens of S) that the chosen experts carry, per domain (rows)
+   * and group (columns): what the removal takes from each domain before anything is evaluated. The target's share
+   * over the others' mean is the selection's selectivity in routing mass; measured perplexity follows it loosely
+   * (docs/resection.md). Zero rows when nothing is chosen.
+   */
+  massShare: { domains: string[]; table: number[][] };
   /** The experts to remove (for the domain rule without a target: every specialised expert). Sorted by group, id. */
   experts: SelectedExpert[];
   /** Mask removing `experts` (empty without a target domain). */
@@ -76,6 +83,23 @@ function toMask(s: RoutingStats, experts: readonly SelectedExpert[], scope: Scop
   return ids.length ? { layers: { [String(layer)]: sorted(ids) } } : {};
 }
 
+function massShare(s: RoutingStats, experts: readonly SelectedExpert[]): Selection['massShare'] {
+  const table = s.domains.map(() => new Array<number>(s.groups).fill(0));
+  for (let g = 0; g < s.groups; g++) {
+    const ids = experts.filter((e) => e.group === g).map((e) => e.id);
+    if (!ids.length) continue;
+    for (let d = 0; d < s.domains.length; d++) {
+      const m = s.domainMeans(g, d);
+      let total = 0;
+      for (let e = 0; e < m.length; e++) total += m[e]!;
+      let chosen = 0;
+      for (const id of ids) chosen += m[id]!;
+      table[d]![g] = total > 0 ? chosen / total : 0;
+    }
+  }
+  return { domains: [...s.domains], table };
+}
+
 /** The skew rule over every group; the experts of `rule.domain` (or of every domain when none is named). */
 export function selectByDomain(s: RoutingStats, rule: DomainRule): Selection {
   const scope = rule.scope ?? 'group';
@@ -102,6 +126,7 @@ export function selectByDomain(s: RoutingStats, rule: DomainRule): Selection {
     rule: { ...rule, kind: 'domain', ratio: rule.ratio ?? 2, minMass: rule.minMass ?? 0, scope, layer },
     source: s.source, scope, layer, expertsPerGroup: N, groups: s.groups,
     counts: { domains: [...s.domains], table, totals: table.map((row) => row.reduce((a, b) => a + b, 0)) },
+    massShare: massShare(s, target === null ? [] : experts),
     experts,
     mask: target === null ? {} : toMask(s, experts, scope, layer),
   };
@@ -123,6 +148,7 @@ export function selectByScore(s: RoutingStats, rule: ScoreRule): Selection {
   return {
     rule: { ...rule, kind: 'score', scope, layer }, source: s.source, scope, layer,
     expertsPerGroup: s.experts * s.experts, groups: s.groups,
+    massShare: massShare(s, experts),
     experts, mask: toMask(s, experts, scope, layer),
   };
 }
