@@ -114,6 +114,12 @@ export const resectionHandlers = {
     };
   },
 
+  'resection.similarity': async (p, b) => {
+    const { atlasRoutingStats } = await import('../../workers/analysis/resection/atlas-adapter');
+    const { routingSimilarity } = await import('../../workers/analysis/resection/similarity');
+    return routingSimilarity(await atlasRoutingStats(atlasDir(b, p.atlas)));
+  },
+
   'resection.edits': (p, b) => stack(b, modelDir(p.model)),
 
   'resection.apply': async (p, b) => {

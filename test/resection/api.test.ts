@@ -71,6 +71,15 @@ describe('resection API', () => {
     expect(codeShare!.some((v) => v > 0)).toBe(true);
     codeShare!.forEach((v, g) => expect(v).toBeGreaterThanOrEqual(proseShare![g]!));
     expect(sel.scoreNames).toEqual(['toxicity']);
+    // Two domains routed differently: similar to themselves, less to each other.
+    const sim = await call('resection.similarity', { atlas: statsDir });
+    expect(sim.domains).toEqual(['code', 'prose']);
+    for (const t of sim.groups) {
+      expect(t[0]![0]).toBeCloseTo(1, 9);
+      expect(t[0]![1]).toBeLessThan(1);
+      expect(t[0]![1]).toBe(t[1]![0]);
+    }
+    await expect(call('resection.similarity', { atlas: 'no-such-atlas' })).rejects.toMatchObject({ code: 'not_found' });
     const tox = await call('resection.select', { atlas: statsDir, rule: { kind: 'score', score: 'toxicity', tau: 0.05 } });
     expect(tox.experts.every((e) => (e.value ?? 0) > 0.05)).toBe(true);
     await expect(call('resection.select', { atlas: statsDir, rule: { kind: 'domain', domain: 'nope' } })).rejects.toMatchObject({ code: 'invalid_params' });

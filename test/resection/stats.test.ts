@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { pearsonAll, pearsonFromSums, pearsonTwoPass, skewAssign } from '../../workers/analysis/resection/stats';
 import { composeMasks, isRowColumnOnly, maskSize } from '../../workers/analysis/resection/compose';
 import { selectByDomain, selectByScore } from '../../workers/analysis/resection/select';
+import { routingSimilarity } from '../../workers/analysis/resection/similarity';
 import { RoutingTables } from '../../workers/analysis/resection/routing';
 import { mulberry32 } from '../../workers/engine';
 
@@ -114,6 +115,25 @@ describe('selection and composition', () => {
     const l = selectByDomain(tables(), { kind: 'domain', domain: 'code', scope: 'layer', layer: 3 });
     expect(l.mask).toEqual({ layers: { 3: [1] } });
     expect(() => selectByDomain(tables(), { kind: 'domain', domain: 'nope' })).toThrow(/unknown domain/);
+  });
+
+  it('measures how alike domains are routed: cosine of their mean routing vectors per group', () => {
+    const sim = routingSimilarity(tables());
+    expect(sim.domains).toEqual(['code', 'prose']);
+    const cos = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0) / Math.hypot(...a) / Math.hypot(...b);
+    // Sums over 10 tokens each: the means' cosine equals the sums' cosine.
+    const g0 = cos([5, 1, 1, 0], [1, 1, 3, 2]);
+    const g1 = cos([0, 4, 1, 1], [0, 1, 1, 1]);
+    expect(sim.groups).toHaveLength(2);
+    expect(sim.groups[0]![0]![1]).toBeCloseTo(g0, 12);
+    expect(sim.groups[0]![1]![0]).toBeCloseTo(g0, 12);
+    expect(sim.groups[1]![0]![1]).toBeCloseTo(g1, 12);
+    for (const t of sim.groups) t.forEach((row, d) => expect(row[d]).toBeCloseTo(1, 12));
+    // A domain with no tokens is similar to nothing.
+    const t = tables();
+    t.domainIndex('empty');
+    t.domainTokens = [10, 10, 0];
+    expect(routingSimilarity(t).groups[0]![2]).toEqual([0, 0, 0]);
   });
 
   it('selects by correlation above τ', () => {

@@ -142,6 +142,11 @@ export const resectionMethods = {
     params: z.object({ atlas: z.string().min(1), rule: SelectionRuleSchema, limit: z.number().int().min(0).max(100_000).default(2000) }),
     result: SelectionResult,
   },
+  /** Cosine similarity of the domains' mean routing vectors, per routing group: which domains can be told apart. */
+  'resection.similarity': {
+    params: z.object({ atlas: z.string().min(1) }),
+    result: z.object({ domains: z.array(z.string()), groups: z.array(z.array(z.array(z.number()))) }),
+  },
   'resection.edits': { params: z.object({ model: Model }), result: EditStack },
   /** Adds a named edit: a given mask, or the mask of a rule applied to an atlas. */
   'resection.apply': {

@@ -1,0 +1,37 @@
+/**
+ * How alike the domains are routed: per routing group, the cosine similarity of the domains' mean routing vectors
+ * (mean over each domain's tokens of S[i,j], over every composite expert). Domains routed alike (cosine near 1) share
+ * their experts, so the skew rule finds few experts of their own and removing them reaches the neighbours too; the
+ * matrix says before any removal which domains can be told apart (docs/resection.md).
+ */
+import type { RoutingStats } from './routing';
+
+export interface RoutingSimilarity {
+  domains: string[];
+  /** [group][d][d'] cosine in [0, 1] (routing probabilities are non-negative); 0 for a domain with no tokens. */
+  groups: number[][][];
+}
+
+export function routingSimilarity(s: RoutingStats): RoutingSimilarity {
+  const D = s.domains.length;
+  const groups: number[][][] = [];
+  for (let g = 0; g < s.groups; g++) {
+    const means = Array.from({ length: D }, (_, d) => s.domainMeans(g, d));
+    const dot = (a: Float64Array, b: Float64Array) => {
+      let x = 0;
+      for (let e = 0; e < a.length; e++) x += a[e]! * b[e]!;
+      return x;
+    };
+    const norms = means.map((m) => Math.sqrt(dot(m, m)));
+    const table = means.map(() => new Array<number>(D).fill(0));
+    for (let a = 0; a < D; a++) {
+      for (let b = a; b < D; b++) {
+        const c = norms[a]! > 0 && norms[b]! > 0 ? Math.min(1, dot(means[a]!, means[b]!) / (norms[a]! * norms[b]!)) : 0;
+        table[a]![b] = c;
+        table[b]![a] = c;
+      }
+    }
+    groups.push(table);
+  }
+  return { domains: [...s.domains], groups };
+}
