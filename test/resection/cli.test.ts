@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { fixtureWithTokenizer } from '../monet/helpers';
 import { writeLabelledJsonl } from './helpers';
+import { formatCounts } from '../../main/cli/commands/experiment';
 
 const run = promisify(execFile);
 const ROOT = path.join(import.meta.dirname, '..', '..');
@@ -124,5 +125,12 @@ describe('resect mask and resect export', () => {
     expect(existsSync(path.join(exp, 'resect_masks.safetensors'))).toBe(true);
     expect(JSON.parse(await readFile(path.join(exp, 'resect_recipe.json'), 'utf8'))).toMatchObject({ why: 'test', kind: 'masked' });
     await expect(cli(['export', '--model', model, '--mask', out, '--out', path.join(tmp, 'baked'), '--baked'])).rejects.toThrow(/cannot bake/);
+  });
+});
+
+describe('formatCounts', () => {
+  it('prints Tables 9–10 with domains by name, whatever order the atlas met them in', () => {
+    const text = formatCounts({ domains: ['prose', 'code'], table: [[1, 2], [3, 4]], totals: [3, 7] });
+    expect(text.trim().split('\n').map((l) => l.split(/\s+/))).toEqual([['domain', 'g1', 'g2', 'total'], ['code', '3', '4', '7'], ['prose', '1', '2', '3']]);
   });
 });

@@ -38,7 +38,9 @@ const count = (v: string | undefined, what: string): number | undefined => {
 export function formatCounts(c: { domains: string[]; table: number[][]; totals: number[] }): string {
   const G = c.table[0]?.length ?? 0;
   const head = `${'domain'.padEnd(16)}${Array.from({ length: G }, (_, g) => `g${g + 1}`.padStart(8)).join('')}${'total'.padStart(9)}\n`;
-  return head + c.domains.map((d, k) => `${d.padEnd(16)}${c.table[k]!.map((n) => String(n).padStart(8)).join('')}${String(c.totals[k]).padStart(9)}\n`).join('');
+  // Sorted by name, like the perplexity table below it (an atlas keeps its domains in the order it met them).
+  const order = c.domains.map((d, k) => [d, k] as const).sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  return head + order.map(([d, k]) => `${d.padEnd(16)}${c.table[k]!.map((n) => String(n).padStart(8)).join('')}${String(c.totals[k]).padStart(9)}\n`).join('');
 }
 
 /** The shipped evaluation corpus beside the embedded default model (assets/corpus/heldout.jsonl). */
