@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { fixtureWithTokenizer } from '../monet/helpers';
 import { writeLabelledJsonl } from './helpers';
-import { formatCounts } from '../../main/cli/commands/experiment';
+import { formatClosest, formatCounts } from '../../main/cli/commands/experiment';
 
 const run = promisify(execFile);
 const ROOT = path.join(import.meta.dirname, '..', '..');
@@ -54,6 +54,9 @@ describe('resect experiment domain-masking', () => {
       if (d.experts_removed! > 0) expect(d.ppl_after).not.toBe(d.ppl_before);
     }
     expect(existsSync(path.join(atlas, 'meta.json'))).toBe(true);
+    const sim = (JSON.parse(stdout) as { similarity: { domains: string[]; groups: number[][][] } }).similarity;
+    expect(sim.domains.sort()).toEqual(['code', 'prose']);
+    expect(sim.groups).toHaveLength(2);
     // The atlas is built on the samples not evaluated (the second half of each domain), never on the evaluated ones.
     const j = JSON.parse(stdout) as { atlas: { samples: number }; evaluation: { samples: number } };
     expect(j.evaluation.samples).toBe(6);
@@ -76,6 +79,8 @@ describe('resect experiment domain-masking', () => {
     expect(text.stdout).toMatch(/ΔTarget/);
     expect(text.stdout).toMatch(/^mean /m);
     expect(text.stdout).toMatch(/most hit other/);
+    expect(text.stdout).toMatch(/Closest domain by routing/);
+    expect(text.stdout).toMatch(/^code\s+prose\s+\d\.\d\d \/ \d\.\d\d$/m);
   });
 
   it('without --model/--data uses the embedded default model and corpus, and says so when there is none', async () => {
@@ -132,5 +137,12 @@ describe('formatCounts', () => {
   it('prints Tables 9–10 with domains by name, whatever order the atlas met them in', () => {
     const text = formatCounts({ domains: ['prose', 'code'], table: [[1, 2], [3, 4]], totals: [3, 7] });
     expect(text.trim().split('\n').map((l) => l.split(/\s+/))).toEqual([['domain', 'g1', 'g2', 'total'], ['code', '3', '4', '7'], ['prose', '1', '2', '3']]);
+  });
+});
+
+describe('formatClosest', () => {
+  it('names each domain\'s most alike other domain by the mean cosine over groups', () => {
+    const sim = { domains: ['news', 'c', 'science'], groups: [[[1, 0.4, 0.9], [0.4, 1, 0.3], [0.9, 0.3, 1]], [[1, 0.5, 0.7], [0.5, 1, 0.2], [0.7, 0.2, 1]]] };
+    expect(formatClosest(sim).trim().split('\n').map((l) => l.split(/\s+/).join(' '))).toEqual(['c news 0.40 / 0.50', 'news science 0.90 / 0.70', 'science news 0.90 / 0.70']);
   });
 });

@@ -9,6 +9,7 @@ import type { Sample } from '../../../workers/models/monet/perplexity';
 import { parseDevice } from '../../../workers/models/monet/session';
 import { loadTokenizer } from '../../../workers/tokenizer';
 import { atlasRoutingStats } from '../../../workers/analysis/resection/atlas-adapter';
+import { routingSimilarity, type RoutingSimilarity } from '../../../workers/analysis/resection/similarity';
 import {
   domainMaskingGrid, formatDomainMasking, passesBar, readLabelledJsonl, SELECTIVITY_BAR, splitPerDomain,
   type DomainMaskingConfig, type DomainMaskingResult,
@@ -41,6 +42,21 @@ export function formatCounts(c: { domains: string[]; table: number[][]; totals: 
   // Sorted by name, like the perplexity table below it (an atlas keeps its domains in the order it met them).
   const order = c.domains.map((d, k) => [d, k] as const).sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
   return head + order.map(([d, k]) => `${d.padEnd(16)}${c.table[k]!.map((n) => String(n).padStart(8)).join('')}${String(c.totals[k]).padStart(9)}\n`).join('');
+}
+
+/** Per domain, the other domain routed most alike (by the mean cosine over groups), with its cosine in each group. */
+export function formatClosest(sim: RoutingSimilarity): string {
+  const names = sim.domains.map((d, k) => [d, k] as const).sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  return names.map(([d, k]) => {
+    let best = -1;
+    let bestMean = -Infinity;
+    sim.domains.forEach((_, j) => {
+      if (j === k) return;
+      const m = sim.groups.reduce((a, t) => a + t[k]![j]!, 0) / sim.groups.length;
+      if (m > bestMean) { bestMean = m; best = j; }
+    });
+    return best < 0 ? `${d.padEnd(16)}—\n` : `${d.padEnd(16)}${sim.domains[best]!.padEnd(16)}${sim.groups.map((t) => t[k]![best]!.toFixed(2)).join(' / ')}\n`;
+  }).join('');
 }
 
 /** The shipped evaluation corpus beside the embedded default model (assets/corpus/heldout.jsonl). */
@@ -163,10 +179,12 @@ export function registerExperiment(program: Command): void {
           seconds: (Date.now() - t0) / 1000,
         };
         const setting = (r: DomainMaskingResult) => ({ ratio: r.ratio, min_mass: r.minMass, scope: r.scope, layer: r.layer });
+        const similarity = routingSimilarity(stats);
         if (o.json) {
-          if (rs.length === 1) return printJson({ domains: rs[0]!.domains, ...setting(rs[0]!), ...info });
-          return printJson({ grid: rs.map((r) => ({ ...setting(r), domains: r.domains, passing: Object.keys(r.domains).filter((d) => passesBar(r.domains[d]!)) })), ...info });
+          if (rs.length === 1) return printJson({ domains: rs[0]!.domains, ...setting(rs[0]!), similarity, ...info });
+          return printJson({ grid: rs.map((r) => ({ ...setting(r), domains: r.domains, passing: Object.keys(r.domains).filter((d) => passesBar(r.domains[d]!)) })), similarity, ...info });
         }
+        process.stdout.write(`Closest domain by routing (cosine of mean routing vectors, ${similarity.groups.map((_, g) => `g${g + 1}`).join(' / ')}):\n${formatClosest(similarity)}\n`);
         for (const r of rs) {
           const head = `skew ≥ ${r.ratio}×${r.minMass ? `, mass ≥ ${r.minMass}` : ''}, ${r.scope === 'group' ? 'group scope' : `layer ${r.layer}`}`;
           process.stdout.write(`Experts per domain and routing group (${head}, from ${r.source} on ${atlasDesc}):\n${formatCounts(r.counts)}\n`);
