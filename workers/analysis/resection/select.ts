@@ -83,13 +83,15 @@ function toMask(s: RoutingStats, experts: readonly SelectedExpert[], scope: Scop
   return ids.length ? { layers: { [String(layer)]: sorted(ids) } } : {};
 }
 
-function massShare(s: RoutingStats, experts: readonly SelectedExpert[]): Selection['massShare'] {
+/** `means(g)`: the groups' per-domain means when the caller already has them (they are E²-sized per domain). */
+function massShare(s: RoutingStats, experts: readonly SelectedExpert[], means?: (g: number) => Float64Array[] | undefined): Selection['massShare'] {
   const table = s.domains.map(() => new Array<number>(s.groups).fill(0));
   for (let g = 0; g < s.groups; g++) {
     const ids = experts.filter((e) => e.group === g).map((e) => e.id);
     if (!ids.length) continue;
+    const known = means?.(g);
     for (let d = 0; d < s.domains.length; d++) {
-      const m = s.domainMeans(g, d);
+      const m = known?.[d] ?? s.domainMeans(g, d);
       let total = 0;
       for (let e = 0; e < m.length; e++) total += m[e]!;
       let chosen = 0;
@@ -111,9 +113,11 @@ export function selectByDomain(s: RoutingStats, rule: DomainRule): Selection {
   const D = s.domains.length;
   const table = s.domains.map(() => new Array<number>(s.groups).fill(0));
   const experts: SelectedExpert[] = [];
+  const meansByGroup = new Map<number, Float64Array[]>();
   for (let g = 0; g < s.groups; g++) {
     if (layer !== null && Math.floor(layer / s.groupSize) !== g) continue;
     const means = Array.from({ length: D }, (_, d) => s.domainMeans(g, d));
+    meansByGroup.set(g, means);
     const r = skewAssign(means, { ratio: rule.ratio ?? 2, minMass: rule.minMass ?? 0 });
     for (let e = 0; e < N; e++) {
       const d = r.domain[e]!;
@@ -126,7 +130,7 @@ export function selectByDomain(s: RoutingStats, rule: DomainRule): Selection {
     rule: { ...rule, kind: 'domain', ratio: rule.ratio ?? 2, minMass: rule.minMass ?? 0, scope, layer },
     source: s.source, scope, layer, expertsPerGroup: N, groups: s.groups,
     counts: { domains: [...s.domains], table, totals: table.map((row) => row.reduce((a, b) => a + b, 0)) },
-    massShare: massShare(s, target === null ? [] : experts),
+    massShare: massShare(s, target === null ? [] : experts, (g) => meansByGroup.get(g)),
     experts,
     mask: target === null ? {} : toMask(s, experts, scope, layer),
   };
