@@ -14,6 +14,7 @@ import { EditNotFoundError, EditStore } from '../resection/store';
 import type { Backend } from '../backend';
 import { resolveUserPath } from '../workspace/paths';
 import type { Handlers } from './router';
+import type { RoutingStats } from '../../workers/analysis/resection/routing';
 import type { MaskJson, Selection, SelectionRule } from '../../workers/analysis/resection/select';
 
 const stores = new WeakMap<object, EditStore>();
@@ -48,10 +49,29 @@ function atlasDir(b: Backend, atlas: string): string {
   return dir;
 }
 
+/**
+ * The routing statistics of the atlas last asked for, kept while its files are unchanged: a preview after each change
+ * of the rule, the similarity table and the apply all read the same atlas, whose per-domain sums are E²-sized.
+ */
+let lastStats: { key: string; stats: Promise<RoutingStats> } | null = null;
+
+async function routingStatsOf(b: Backend, atlas: string): Promise<RoutingStats> {
+  const dir = atlasDir(b, atlas);
+  // The file atlasRoutingStats reads first, written last (atomically) by a build: a rebuild changes its mtime.
+  const file = ['routing.json', 'meta.json'].map((f) => path.join(dir, f)).find((f) => existsSync(f))!;
+  const key = `${dir}\0${statSync(file).mtimeMs}`;
+  if (lastStats?.key !== key) {
+    const { atlasRoutingStats } = await import('../../workers/analysis/resection/atlas-adapter');
+    const stats = atlasRoutingStats(dir);
+    lastStats = { key, stats };
+    stats.catch(() => { if (lastStats?.stats === stats) lastStats = null; });
+  }
+  return lastStats.stats;
+}
+
 async function runSelection(b: Backend, atlas: string, rule: SelectionRule): Promise<{ sel: Selection; scoreNames: string[]; domains: string[] }> {
-  const { atlasRoutingStats } = await import('../../workers/analysis/resection/atlas-adapter');
   const { select } = await import('../../workers/analysis/resection/select');
-  const stats = await atlasRoutingStats(atlasDir(b, atlas));
+  const stats = await routingStatsOf(b, atlas);
   try {
     return { sel: select(stats, rule), scoreNames: stats.scoreNames, domains: stats.domains };
   } catch (e) {
@@ -115,9 +135,8 @@ export const resectionHandlers = {
   },
 
   'resection.similarity': async (p, b) => {
-    const { atlasRoutingStats } = await import('../../workers/analysis/resection/atlas-adapter');
     const { routingSimilarity } = await import('../../workers/analysis/resection/similarity');
-    return routingSimilarity(await atlasRoutingStats(atlasDir(b, p.atlas)));
+    return routingSimilarity(await routingStatsOf(b, p.atlas));
   },
 
   'resection.edits': (p, b) => stack(b, modelDir(p.model)),

@@ -12,16 +12,17 @@ export interface RoutingSimilarity {
   groups: number[][][];
 }
 
+function dot(a: Float64Array, b: Float64Array): number {
+  let x = 0;
+  for (let e = 0; e < a.length; e++) x += a[e]! * b[e]!;
+  return x;
+}
+
 export function routingSimilarity(s: RoutingStats): RoutingSimilarity {
   const D = s.domains.length;
   const groups: number[][][] = [];
   for (let g = 0; g < s.groups; g++) {
     const means = Array.from({ length: D }, (_, d) => s.domainMeans(g, d));
-    const dot = (a: Float64Array, b: Float64Array) => {
-      let x = 0;
-      for (let e = 0; e < a.length; e++) x += a[e]! * b[e]!;
-      return x;
-    };
     const norms = means.map((m) => Math.sqrt(dot(m, m)));
     const table = means.map(() => new Array<number>(D).fill(0));
     for (let a = 0; a < D; a++) {

@@ -18,7 +18,10 @@ import type { MonetCheckpoint } from './checkpoint';
 import { expertBlock } from './mask';
 
 export interface MonetForwardOptions {
-  /** Add per-layer mask inputs `mask.{l}.i` / `mask.{l}.j` (int64 [K_l]) and the exact masking correction. */
+  /**
+   * Add per-layer mask inputs `mask.{l}.rows` / `mask.{l}.cols` (int64 [A_l], [B_l]) and `mask.{l}.removed` (float32
+   * [A_l, B_l]), the block `maskFeeds` builds, and the exact masking correction.
+   */
   masking?: boolean;
   /**
    * Output each router's gates `router.{r}.g1` / `router.{r}.g2` [batch, time, H, E] (default true), r being the

@@ -87,6 +87,9 @@ export class MonetModel {
   readonly messages: string[] = [];
   private ropeCache = new Map<number, { cos: Float32Array; sin: Float32Array }>();
   private keepOnes: ort.Tensor | null = null;
+  /** Per mask (treated as immutable) and layer, its feeds: built once, not on every forward of a masked pass. */
+  private maskFeedCache = new WeakMap<MonetMask, Map<number, Record<string, ort.Tensor>>>();
+  private unmaskedFeeds = new Map<number, Record<string, ort.Tensor>>();
 
   private constructor(readonly ckpt: MonetCheckpoint, private readonly debug: boolean) {}
 
@@ -176,6 +179,14 @@ export class MonetModel {
   }
 
   private maskFeeds(l: number, masks: MonetMask | undefined): Record<string, ort.Tensor> {
+    let perLayer = masks ? this.maskFeedCache.get(masks) : this.unmaskedFeeds;
+    if (!perLayer) this.maskFeedCache.set(masks!, (perLayer = new Map()));
+    let feeds = perLayer.get(l);
+    if (!feeds) perLayer.set(l, (feeds = this.buildMaskFeeds(l, masks)));
+    return feeds;
+  }
+
+  private buildMaskFeeds(l: number, masks: MonetMask | undefined): Record<string, ort.Tensor> {
     const E = this.config.moe_experts;
     const H = this.config.moe_heads;
     const lm = layerMask(masks, l);
