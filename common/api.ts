@@ -17,6 +17,9 @@ import {
   SamplePageQuerySchema,
 } from '../workers/data/schema';
 import { resectionEvents, resectionMethods } from '../workers/analysis/resection/schema';
+
+/** Rows of the domain-masking experiment, as the `resection.experiment` job returns them. */
+export type { DomainMaskingRow, DomainMaskingSummary } from '../workers/analysis/resection/schema';
 import { atlasMethods } from '../workers/analysis/atlas/schema';
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -167,6 +167,42 @@ test('remove a domain with one click, see the before/after table, undo, export t
   await backend.request('models.remove', { id: added.id });
 });
 
+test('run the paper\'s domain-masking experiment: per-domain table, verdict and selectivity plot; the stack untouched', async ({ page, server, backend }) => {
+  test.setTimeout(120_000);
+  const added = await backend.request('models.add', { path: model });
+  await openApp(page, server, '/resection');
+  await expect(page.getByLabel('Model', { exact: true })).toHaveValue(added.path);
+  const panel = page.getByRole('region', { name: 'Domain-masking experiment' });
+  await panel.getByLabel(/^Labelled text/).fill(data);
+  await panel.getByLabel('Evaluated per domain').fill('2');
+  await panel.getByRole('button', { name: 'Run experiment' }).click();
+
+  const table = panel.getByRole('table', { name: /Perplexity after removing each domain's experts/ });
+  await expect(table).toBeVisible({ timeout: 90_000 });
+  const job = (await backend.request('jobs.list', {})).find((j) => j.kind === 'resection.experiment' && j.state === 'succeeded')!;
+  const r = job.result as { domains: Record<string, { experts_removed: number; target_rel_increase: number }>; summary: { passing: string[] } };
+  for (const d of ['code', 'prose']) {
+    const row = table.getByRole('row', { name: new RegExp(`^${d}`) });
+    await expect(row).toContainText(String(r.domains[d]!.experts_removed));
+    await expect(row).toContainText(`${r.domains[d]!.target_rel_increase >= 0 ? '+' : ''}${(r.domains[d]!.target_rel_increase * 100).toFixed(2)}%`);
+  }
+  // The verdict is the job's, and the plot has one point per domain, marked as the verdict says.
+  await expect(panel.getByTestId('experiment-summary')).toContainText(`${r.summary.passing.length} of 2 domains`);
+  const points = panel.getByTestId('selectivity-point');
+  await expect(points).toHaveCount(2);
+  await expect(panel.locator('[data-testid="selectivity-point"].pass')).toHaveCount(r.summary.passing.length);
+  await expect(panel.getByRole('img', { name: 'Selectivity per domain' })).toBeVisible();
+  await panel.getByText(/Experts per domain and routing group/).click();
+  await expect(panel.getByRole('table', { name: 'Experts per domain and routing group' }).getByRole('row', { name: /^code/ })).toBeVisible();
+  await page.setViewportSize({ width: 1400, height: 1100 });
+  await panel.scrollIntoViewIfNeeded();
+  await snap(page, 'resection-experiment');
+
+  // Each domain was a temporary mask: the model's edit stack is still empty.
+  expect((await backend.request('resection.edits', { model: added.path })).edits).toEqual([]);
+  await backend.request('models.remove', { id: added.id });
+});
+
 test('remove and restore one expert by hand from its page in Experts', async ({ page, server, backend }) => {
   test.setTimeout(120_000);
   const added = await backend.request('models.add', { path: model });

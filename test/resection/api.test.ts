@@ -131,8 +131,16 @@ describe('resection API', () => {
     const job = await call('jobs.start', { kind: 'resection.experiment', params: { model, data: { kind: 'jsonl', path: data, textField: 'text' } } });
     const done = await waitJob(job.id);
     expect(done.state, done.error ?? '').toBe('succeeded');
-    const r = done.result as { domains: Record<string, { experts_removed: number; ppl_before: number }>; counts: { domains: string[] }; source: string };
+    const r = done.result as {
+      domains: Record<string, { experts_removed: number; ppl_before: number; target_rel_increase: number }>; counts: { domains: string[] }; source: string;
+      summary: { passing: string[]; mean_target_rel_increase: number }; bar: { ratio: number; minTarget: number }; atlas: string; evaluated: number;
+    };
     expect(Object.keys(r.domains)).toEqual(['code', 'prose']);
+    // The verdict travels with the numbers, so the UI shows what the CLI prints.
+    expect(r.bar).toEqual({ ratio: 10, minTarget: 0.01 });
+    expect(r.summary.mean_target_rel_increase).toBeCloseTo((r.domains.code!.target_rel_increase + r.domains.prose!.target_rel_increase) / 2, 12);
+    expect(r.atlas).toBe(path.join(work, 'ws', 'atlases', `experiment-${job.id}`));
+    expect(r.evaluated).toBeGreaterThan(0);
     expect(r.counts.domains.sort()).toEqual(['code', 'prose']);
     expect(r.source).toMatch(/^atlas:/);
     expect(existsSync(path.join(work, 'ws', 'atlases', `experiment-${job.id}`, 'meta.json'))).toBe(true);

@@ -10,6 +10,7 @@ import { build } from 'esbuild';
 import { fixtureWithTokenizer } from '../monet/helpers';
 import { writeLabelledJsonl } from './helpers';
 import { formatClosest, formatCounts } from '../../main/cli/commands/experiment';
+import { formatDomainMasking, summarizeDomainMasking, type DomainMaskingResult } from '../../workers/analysis/resection/experiment';
 
 const run = promisify(execFile);
 const ROOT = path.join(import.meta.dirname, '..', '..');
@@ -54,6 +55,12 @@ describe('resect experiment domain-masking', () => {
       if (d.experts_removed! > 0) expect(d.ppl_after).not.toBe(d.ppl_before);
     }
     expect(existsSync(path.join(atlas, 'meta.json'))).toBe(true);
+    // The summary: both readings of the bar, from the rows above.
+    const summary = (JSON.parse(stdout) as { summary: { passing: string[]; mean_target_rel_increase: number; mean_others_rel_increase: number } }).summary;
+    const rows = Object.values(r.domains);
+    expect(summary.mean_target_rel_increase).toBeCloseTo(rows.reduce((a, x) => a + x.target_rel_increase!, 0) / rows.length, 12);
+    expect(summary.mean_others_rel_increase).toBeCloseTo(rows.reduce((a, x) => a + x.others_mean_rel_increase!, 0) / rows.length, 12);
+    expect(summary.passing).toEqual(Object.keys(r.domains).filter((d) => r.domains[d]!.target_rel_increase! >= 0.01 && r.domains[d]!.target_rel_increase! >= 10 * Math.max(0, r.domains[d]!.others_mean_rel_increase!)));
     const sim = (JSON.parse(stdout) as { similarity: { domains: string[]; groups: number[][][] } }).similarity;
     expect(sim.domains.sort()).toEqual(['code', 'prose']);
     expect(sim.groups).toHaveLength(2);
@@ -130,6 +137,25 @@ describe('resect mask and resect export', () => {
     expect(existsSync(path.join(exp, 'resect_masks.safetensors'))).toBe(true);
     expect(JSON.parse(await readFile(path.join(exp, 'resect_recipe.json'), 'utf8'))).toMatchObject({ why: 'test', kind: 'masked' });
     await expect(cli(['export', '--model', model, '--mask', out, '--out', path.join(tmp, 'baked'), '--baked'])).rejects.toThrow(/cannot bake/);
+  });
+});
+
+describe('summarizeDomainMasking and the table\'s mean row', () => {
+  const row = (t: number, o: number) => ({ experts_removed: 5, ppl_before: 10, ppl_after: 10 * (1 + t), target_rel_increase: t, others_mean_rel_increase: o, others_rel_increase: {}, selectivity: o > 0 ? t / o : null });
+  it('reads the bar per domain and over domains', () => {
+    const domains = { a: row(0.5, 0.01), b: row(0.02, 0.01), c: row(0.005, 0), d: row(0.3, -0.01) };
+    const s = summarizeDomainMasking(domains);
+    // a: 50×; b: 2×; c: under the 1 % floor; d: others got better, so any ΔTarget ≥ 1 % clears it.
+    expect(s.passing).toEqual(['a', 'd']);
+    expect(s.mean_target_rel_increase).toBeCloseTo((0.5 + 0.02 + 0.005 + 0.3) / 4, 12);
+    expect(s.mean_others_rel_increase).toBeCloseTo(0.01 / 4, 12);
+    expect(s.mean_selectivity).toBeCloseTo(0.825 / 0.01, 9);
+    const table = formatDomainMasking({ domains, counts: [], ratio: 2, minMass: 0, scope: 'group', layer: null, source: 'atlas' } as unknown as DomainMaskingResult);
+    expect(table.trim().split('\n').at(-1)!.trim().split(/\s+/)).toEqual(['mean', '5.0', '+20.63%', '+0.25%', '82.5×']);
+  });
+  it('has no mean ratio when the others did not get worse on average', () => {
+    expect(summarizeDomainMasking({ a: row(0.1, -0.01) }).mean_selectivity).toBeNull();
+    expect(summarizeDomainMasking({})).toEqual({ passing: [], mean_target_rel_increase: 0, mean_others_rel_increase: 0, mean_selectivity: null });
   });
 });
 

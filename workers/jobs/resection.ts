@@ -70,7 +70,7 @@ export const resectionExperimentJob = defineJob({
   params: ExperimentParams,
   title: (p) => `Domain-masking experiment on ${path.basename(p.model)}`,
   async run(p, ctx) {
-    const { domainMasking, splitPerDomain } = await import('../analysis/resection/experiment');
+    const { domainMasking, splitPerDomain, summarizeDomainMasking, SELECTIVITY_BAR, MIN_TARGET_INCREASE } = await import('../analysis/resection/experiment');
     const { atlasRoutingStats } = await import('../analysis/resection/atlas-adapter');
     const model = await loadMonetForJob(p.model, ctx);
     try {
@@ -99,10 +99,12 @@ export const resectionExperimentJob = defineJob({
         });
       }
       const stats = await atlasRoutingStats(atlasDir);
-      return await domainMasking(model, tokenizer, samples, {
+      const r = await domainMasking(model, tokenizer, samples, {
         stats, ratio: p.ratio, minMass: p.minMass, scope: p.scope, layer: p.layer ?? null, ...(p.context ? { context: p.context } : {}), signal: ctx.signal,
         log: (l) => ctx.log(l), onProgress: (d, t, what) => ctx.progress(d, t, 'runs', what),
       });
+      // The bar travels with the result so that a client shows the verdict the CLI prints, not its own reading.
+      return { ...r, summary: summarizeDomainMasking(r.domains), bar: { ratio: SELECTIVITY_BAR, minTarget: MIN_TARGET_INCREASE }, atlas: atlasDir, evaluated: samples.length };
     } finally {
       await model.dispose();
     }

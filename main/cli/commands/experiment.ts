@@ -11,7 +11,7 @@ import { loadTokenizer } from '../../../workers/tokenizer';
 import { atlasRoutingStats } from '../../../workers/analysis/resection/atlas-adapter';
 import { routingSimilarity, type RoutingSimilarity } from '../../../workers/analysis/resection/similarity';
 import {
-  domainMaskingGrid, formatDomainMasking, passesBar, readLabelledJsonl, SELECTIVITY_BAR, splitPerDomain,
+  domainMaskingGrid, formatDomainMasking, readLabelledJsonl, SELECTIVITY_BAR, splitPerDomain, summarizeDomainMasking,
   type DomainMaskingConfig, type DomainMaskingResult,
 } from '../../../workers/analysis/resection/experiment';
 import { defaultModelCandidates, defaultModelDir } from '../../models/registry';
@@ -92,7 +92,7 @@ export function registerExperiment(program: Command): void {
     .option('--text-field <f>', 'field holding the text', 'text')
     .option('--domain-field <f>', 'field holding the domain', 'domain')
     .option('--context <n>', 'window length in tokens')
-    .option('--json', 'print {"domains": {NAME: {experts_removed, ppl_before, ppl_after, target_rel_increase, others_mean_rel_increase, others_rel_increase: {OTHER: x}, selectivity}}, …}; several settings: {"grid": [{ratio, min_mass, scope, layer, domains}], …}')
+    .option('--json', 'print {"domains": {NAME: {experts_removed, ppl_before, ppl_after, target_rel_increase, others_mean_rel_increase, others_rel_increase: {OTHER: x}, selectivity}}, "summary": {passing, mean_target_rel_increase, mean_others_rel_increase, mean_selectivity}, …}; several settings: {"grid": [{ratio, min_mass, scope, layer, domains, summary}], …}')
     .option('--device <device>', 'auto, cpu, webgpu, cuda, dml or coreml (falls back to cpu)', 'cpu')
     .option('--threads <n>', 'intra-op threads')
     .action(async (o: Opts) => {
@@ -181,15 +181,15 @@ export function registerExperiment(program: Command): void {
         const setting = (r: DomainMaskingResult) => ({ ratio: r.ratio, min_mass: r.minMass, scope: r.scope, layer: r.layer });
         const similarity = routingSimilarity(stats);
         if (o.json) {
-          if (rs.length === 1) return printJson({ domains: rs[0]!.domains, ...setting(rs[0]!), similarity, ...info });
-          return printJson({ grid: rs.map((r) => ({ ...setting(r), domains: r.domains, passing: Object.keys(r.domains).filter((d) => passesBar(r.domains[d]!)) })), similarity, ...info });
+          if (rs.length === 1) return printJson({ domains: rs[0]!.domains, summary: summarizeDomainMasking(rs[0]!.domains), ...setting(rs[0]!), similarity, ...info });
+          return printJson({ grid: rs.map((r) => { const summary = summarizeDomainMasking(r.domains); return { ...setting(r), domains: r.domains, passing: summary.passing, summary }; }), similarity, ...info });
         }
         process.stdout.write(`Closest domain by routing (cosine of mean routing vectors, ${similarity.groups.map((_, g) => `g${g + 1}`).join(' / ')}):\n${formatClosest(similarity)}\n`);
         for (const r of rs) {
           const head = `skew ≥ ${r.ratio}×${r.minMass ? `, mass ≥ ${r.minMass}` : ''}, ${r.scope === 'group' ? 'group scope' : `layer ${r.layer}`}`;
           process.stdout.write(`Experts per domain and routing group (${head}, from ${r.source} on ${atlasDesc}):\n${formatCounts(r.counts)}\n`);
           process.stdout.write(`Perplexity after removing each domain's experts (relative increase; ΔOthers = mean over the other domains; ratio = ΔTarget / ΔOthers):\n${formatDomainMasking(r)}`);
-          const pass = Object.keys(r.domains).filter((d) => passesBar(r.domains[d]!));
+          const pass = summarizeDomainMasking(r.domains).passing;
           process.stdout.write(`${pass.length} of ${Object.keys(r.domains).length} domains at ΔTarget ≥ ${SELECTIVITY_BAR} × ΔOthers${pass.length ? `: ${pass.join(', ')}` : ''}\n\n`);
         }
       } finally {

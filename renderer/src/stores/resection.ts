@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
-import type { Params, Result } from '../../../common/api';
+import type { DomainMaskingRow, DomainMaskingSummary, Params, Result } from '../../../common/api';
 import { api } from '../api/client';
 import { useJobs } from './jobs';
 
@@ -27,6 +27,26 @@ export interface EvaluationResult {
   chart: string | null;
 }
 
+/** What the Resection view sets of the `resection.experiment` job (workers/analysis/resection/schema.ts validates it). */
+export interface ExperimentParams {
+  data: { kind: 'jsonl'; path: string; textField: string };
+  ratio: number;
+  samplesPerDomain?: number;
+  /** A built atlas id; absent: the job builds one on the samples it does not evaluate. */
+  atlas?: string;
+}
+export interface ExperimentResult {
+  domains: Record<string, DomainMaskingRow>;
+  /** Experts per domain and routing group (Tables 9–10). */
+  counts: { domains: string[]; table: number[][]; totals: number[] };
+  summary: DomainMaskingSummary;
+  bar: { ratio: number; minTarget: number };
+  ratio: number;
+  scope: 'group' | 'layer';
+  atlas: string;
+  evaluated: number;
+}
+
 /**
  * Resection: the chosen model's edit stack (kept live by `resection.changed`), the current selection preview, and
  * the evaluation / export jobs of the active stack.
@@ -37,6 +57,7 @@ export const useResection = defineStore('resection', () => {
   const selection = ref<Selection | null>(null);
   const evaluateJobId = ref<string | null>(null);
   const exportJobId = ref<string | null>(null);
+  const experimentJobId = ref<string | null>(null);
   const jobs = useJobs();
 
   async function open(path: string) {
@@ -75,13 +96,22 @@ export const useResection = defineStore('resection', () => {
     return r;
   }
 
+  /** The paper's experiment on the chosen model: every domain removed in turn, each in its own masked pass. */
+  async function runExperiment(p: ExperimentParams) {
+    const job = await jobs.start('resection.experiment', { ...p, model: model.value! });
+    experimentJobId.value = job.id;
+    return job;
+  }
+
   const evaluateJob = computed(() => (evaluateJobId.value ? jobs.byId[evaluateJobId.value] ?? null : null));
   const evaluation = computed(() => (evaluateJob.value?.state === 'succeeded' ? (evaluateJob.value.result as EvaluationResult) : null));
   const exportJob = computed(() => (exportJobId.value ? jobs.byId[exportJobId.value] ?? null : null));
+  const experimentJob = computed(() => (experimentJobId.value ? jobs.byId[experimentJobId.value] ?? null : null));
+  const experiment = computed(() => (experimentJob.value?.state === 'succeeded' ? (experimentJob.value.result as ExperimentResult) : null));
 
   api.on('resection.changed', ({ model: m }) => {
     if (m === stack.value?.model) refresh().catch(() => {});
   });
 
-  return { model, stack, selection, evaluateJobId, evaluateJob, evaluation, exportJob, open, refresh, preview, apply, toggle, remove, undo, redo, evaluate, exportModel };
+  return { model, stack, selection, evaluateJobId, evaluateJob, evaluation, exportJob, open, refresh, preview, apply, toggle, remove, undo, redo, evaluate, exportModel, experimentJob, experiment, runExperiment };
 });

@@ -13,18 +13,9 @@ import type { TextTokenizer } from '../../tokenizer';
 import { comparePerplexity, type PerplexityComparison } from './evaluate';
 import { collectRoutingStats, type RoutingStats } from './routing';
 import { selectByDomain, type Scope, type Selection } from './select';
+import type { DomainMaskingRow, DomainMaskingSummary } from './schema';
 
-export interface DomainMaskingRow {
-  experts_removed: number;
-  ppl_before: number;
-  ppl_after: number;
-  target_rel_increase: number;
-  others_mean_rel_increase: number;
-  /** Relative increase of each other domain: where the collateral damage behind ΔOthers went. */
-  others_rel_increase: Record<string, number>;
-  /** ΔTarget / ΔOthers (null when ΔOthers ≤ 0: no finite ratio); the issue's bar is ≥ 10. */
-  selectivity: number | null;
-}
+export type { DomainMaskingRow, DomainMaskingSummary };
 
 /** One setting of the selection rule. */
 export interface DomainMaskingConfig {
@@ -197,6 +188,14 @@ export async function readLabelledJsonl(file: string, textField = 'text', domain
   return out;
 }
 
+export function summarizeDomainMasking(domains: Record<string, DomainMaskingRow>, bar = SELECTIVITY_BAR): DomainMaskingSummary {
+  const rows = Object.values(domains);
+  const mean = (f: (x: DomainMaskingRow) => number) => (rows.length ? rows.reduce((s, x) => s + f(x), 0) / rows.length : 0);
+  const t = mean((x) => x.target_rel_increase);
+  const o = mean((x) => x.others_mean_rel_increase);
+  return { passing: Object.keys(domains).filter((d) => passesBar(domains[d]!, bar)), mean_target_rel_increase: t, mean_others_rel_increase: o, mean_selectivity: selectivity(t, o) };
+}
+
 /** The other domain whose perplexity rose most (null when there is none). */
 export function mostAffectedOther(x: Pick<DomainMaskingRow, 'others_rel_increase'>): { domain: string; relIncrease: number } | null {
   let best: { domain: string; relIncrease: number } | null = null;
@@ -216,7 +215,9 @@ export function formatDomainMasking(r: DomainMaskingResult): string {
   }
   if (entries.length) {
     const mean = (f: (x: DomainMaskingRow) => number) => entries.reduce((s, [, x]) => s + f(x), 0) / entries.length;
-    lines.push(`${'mean'.padEnd(16)} ${mean((x) => x.experts_removed).toFixed(1).padStart(8)} ${''.padStart(11)} ${''.padStart(11)} ${pct(mean((x) => x.target_rel_increase)).padStart(9)} ${pct(mean((x) => x.others_mean_rel_increase)).padStart(9)}`);
+    const s = summarizeDomainMasking(r.domains);
+    const ratio = s.mean_selectivity !== null ? `${s.mean_selectivity.toFixed(1)}×` : '—';
+    lines.push(`${'mean'.padEnd(16)} ${mean((x) => x.experts_removed).toFixed(1).padStart(8)} ${''.padStart(11)} ${''.padStart(11)} ${pct(s.mean_target_rel_increase).padStart(9)} ${pct(s.mean_others_rel_increase).padStart(9)} ${ratio.padStart(7)}`);
   }
   return `${lines.join('\n')}\n`;
 }

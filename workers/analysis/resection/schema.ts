@@ -115,6 +115,29 @@ export const ExportParams = z.object({
   onnx: z.boolean().default(false),
 });
 
+/** One domain's row of the domain-masking experiment (the paper's Table 11 shape; `resect experiment --json`). */
+export interface DomainMaskingRow {
+  experts_removed: number;
+  ppl_before: number;
+  ppl_after: number;
+  target_rel_increase: number;
+  others_mean_rel_increase: number;
+  /** Relative increase of each other domain: where the collateral damage behind ΔOthers went. */
+  others_rel_increase: Record<string, number>;
+  /** ΔTarget / ΔOthers (null when ΔOthers ≤ 0: no finite ratio); the issue's bar is ≥ 10. */
+  selectivity: number | null;
+}
+
+/** The experiment in two readings: per domain (how many clear the bar) and over domains (mean ΔTarget against mean
+ *  ΔOthers, the aggregate the paper's Table 11 reports). */
+export interface DomainMaskingSummary {
+  passing: string[];
+  mean_target_rel_increase: number;
+  mean_others_rel_increase: number;
+  /** Mean ΔTarget / mean ΔOthers; null when the others did not get worse on average. */
+  mean_selectivity: number | null;
+}
+
 export const ExperimentParams = z.object({
   model: z.string().min(1),
   data: DataSourceSchema,
