@@ -42,7 +42,9 @@ afterAll(async () => {
 describe('resect experiment domain-masking', () => {
   it('--json prints the per-domain table from an atlas it builds', async () => {
     const atlas = path.join(tmp, 'atlas');
-    const { stdout } = await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--json', '--threads', '1']);
+    const { stdout, stderr } = await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--json', '--threads', '1']);
+    // stdout is the JSON alone; progress still goes to stderr.
+    expect(stderr).toMatch(/resect: building an atlas[\s\S]*resect: evaluating on 6 samples/);
     const r = JSON.parse(stdout) as { domains: Record<string, Record<string, number> & { others_rel_increase: Record<string, number> }> };
     expect(Object.keys(r.domains)).toEqual(['code', 'prose']);
     for (const [name, d] of Object.entries(r.domains)) {

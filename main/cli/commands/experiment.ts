@@ -112,7 +112,9 @@ export function registerExperiment(program: Command): void {
       const atlasPerDomain = count(o.atlasSamplesPerDomain, '--atlas-samples-per-domain');
       const maxChars = count(o.maxChars, '--max-chars');
       const max = count(o.maxSamples, '--max-samples');
-      const say = (l: string) => { if (!o.json) process.stderr.write(`resect: ${l}\n`); };
+      // Progress goes to stderr in every mode: with --json, stdout carries only the JSON, and a run of half an hour
+      // still says where it is.
+      const say = (l: string) => { process.stderr.write(`resect: ${l}\n`); };
       const model = await MonetModel.load(modelDir, {
         provider: parseDevice(o.device), ...(o.threads ? { intraOpThreads: Number(o.threads) } : {}),
         log: (m) => process.stderr.write(`resect: ${m}\n`),

@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { finished } from 'node:stream/promises';
 import path from 'node:path';
 import { atlasRoutingStats } from '../../../workers/analysis/resection/atlas-adapter';
 import { select, type Scope, type SelectionRule } from '../../../workers/analysis/resection/select';
 import { openScorer } from '../../../workers/analysis/resection/scorers';
+import { fieldOf, readJsonlRows, requireText } from '../../../workers/data/jsonl';
 import { formatCounts } from './experiment';
 
 interface Opts { atlas: string; domain?: string; scoreField?: string; tau?: string; ratio: string; minMass: string; scope: string; layer?: string; out: string; json?: boolean }
@@ -37,13 +37,11 @@ function registerScore(program: Command): void {
       let n = 0;
       let sum = 0;
       try {
-        for await (const line of createInterface({ input: createReadStream(o.data, 'utf8'), crlfDelay: Infinity })) {
-          if (!line.trim()) continue;
-          const row = JSON.parse(line) as Record<string, unknown>;
-          const text = row[o.textField];
-          if (typeof text !== 'string') throw new InvalidArgumentError(`${o.data}: a record has no string field "${o.textField}"`);
+        for await (const { row, line } of readJsonlRows(o.data)) {
+          if (row === null || typeof row !== 'object' || Array.isArray(row)) throw new Error(`${o.data}:${line}: not a JSON object`);
+          const text = requireText(fieldOf(row, o.textField), o.data, line, o.textField);
           const [v] = await scorer.score([text]);
-          row[o.field] = v!;
+          (row as Record<string, unknown>)[o.field] = v!;
           sum += v!;
           n++;
           out.write(`${JSON.stringify(row)}\n`);

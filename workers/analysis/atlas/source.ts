@@ -3,8 +3,7 @@
  * filtered by domain and by a search. Every call of `open()` streams the same samples in the same order, so the
  * resume point (samples consumed) and the top-context lookup at the end (sample ordinals) can re-read them.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { domainLabel, readJsonlRows, requireText } from '../../data/jsonl';
 import type { AtlasData, AtlasFilter } from './schema';
 
 export { AtlasDataSchema, AtlasFilterSchema, type AtlasData, type AtlasFilter } from './schema';
@@ -47,25 +46,13 @@ export function describeData(o: SourceOptions): string {
 export async function* openSource(o: SourceOptions): AsyncGenerator<AtlasSample> {
   const { data, filter } = o;
   if (data.kind === 'jsonl') {
-    const lines = createInterface({ input: createReadStream(data.path, 'utf8'), crlfDelay: Infinity });
     const needle = filter.search?.trim().toLowerCase();
-    let n = 0;
-    for await (const line of lines) {
-      n++;
-      if (!line.trim()) continue;
-      let row: unknown;
-      try {
-        row = JSON.parse(line);
-      } catch (e) {
-        throw new Error(`${data.path}:${n}: not valid JSON (${(e as Error).message})`);
-      }
-      const text = getPath(row, data.textField);
-      if (typeof text !== 'string') throw new Error(`${data.path}:${n}: field "${data.textField}" is missing or not a string`);
-      const d = getPath(row, o.domainField ?? 'domain');
-      const domain = d === undefined || d === null || d === '' ? null : String(d);
+    for await (const { row, line } of readJsonlRows(data.path)) {
+      const text = requireText(getPath(row, data.textField), data.path, line, data.textField);
+      const domain = domainLabel(getPath(row, o.domainField ?? 'domain'));
       if (filter.domain !== undefined && domain !== filter.domain) continue;
       if (needle && !text.toLowerCase().includes(needle)) continue;
-      yield { ref: n, text, domain, score: o.scoreField ? num(getPath(row, o.scoreField)) : Number.NaN };
+      yield { ref: line, text, domain, score: o.scoreField ? num(getPath(row, o.scoreField)) : Number.NaN };
     }
     return;
   }

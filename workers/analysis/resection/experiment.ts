@@ -3,12 +3,9 @@
  * skew-rule selection per domain → mask → per-domain perplexity after removing each domain's experts, against the
  * unmasked model. Perplexity stands in for MMLU accuracy, so the table reads as relative perplexity *increases*.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { createGunzip } from 'node:zlib';
 import { parseMaskJson } from '../../models/monet/mask';
 import type { MonetModel } from '../../models/monet/model';
-import { perplexity, type PerplexityResult, type Sample } from '../../models/monet/perplexity';
+import { perplexity, readJsonlSamples, type PerplexityResult, type Sample } from '../../models/monet/perplexity';
 import type { TextTokenizer } from '../../tokenizer';
 import { comparePerplexity, type PerplexityComparison } from './evaluate';
 import { collectRoutingStats, type RoutingStats } from './routing';
@@ -166,25 +163,8 @@ export async function domainMaskingGrid(
 
 /** Labelled samples from a JSONL file, gzipped when its name ends in .gz (the shipped training corpus). */
 export async function readLabelledJsonl(file: string, textField = 'text', domainField = 'domain'): Promise<Sample[]> {
-  const raw = createReadStream(file);
-  const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
-  const lines = createInterface({ input, crlfDelay: Infinity });
   const out: Sample[] = [];
-  let n = 0;
-  for await (const line of lines) {
-    n++;
-    if (!line.trim()) continue;
-    let row: Record<string, unknown>;
-    try {
-      row = JSON.parse(line) as Record<string, unknown>;
-    } catch (e) {
-      throw new Error(`${file}:${n}: not valid JSON (${(e as Error).message})`);
-    }
-    const text = row?.[textField];
-    if (typeof text !== 'string') throw new Error(`${file}:${n}: field "${textField}" is missing or not a string`);
-    const d = row[domainField];
-    out.push({ text, domain: d === undefined || d === null ? null : String(d) });
-  }
+  for await (const s of readJsonlSamples(file, textField, domainField)) out.push(s);
   return out;
 }
 

@@ -6,8 +6,7 @@
  * every token after the first is predicted exactly once, from the preceding tokens of its window. Windows are packed
  * into right-padded batches (a padding mask keeps pads out of attention) of at most `batchTokens` padded tokens.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { domainLabel, fieldOf, readJsonlRows, requireText } from '../../data/jsonl';
 import type { TextTokenizer } from '../../tokenizer';
 import { padRows } from './batch';
 import type { MonetModel } from './model';
@@ -116,21 +115,7 @@ export async function perplexity(
 
 /** Samples from a JSONL file (one object per line; blank lines skipped), with clear errors for bad lines. */
 export async function* readJsonlSamples(file: string, textField = 'text', domainField = 'domain'): AsyncGenerator<Sample> {
-  const lines = createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
-  let n = 0;
-  for await (const line of lines) {
-    n++;
-    if (!line.trim()) continue;
-    let row: unknown;
-    try {
-      row = JSON.parse(line);
-    } catch (e) {
-      throw new Error(`${file}:${n}: not valid JSON (${(e as Error).message})`);
-    }
-    const obj = row as Record<string, unknown>;
-    const text = obj?.[textField];
-    if (typeof text !== 'string') throw new Error(`${file}:${n}: field "${textField}" is missing or not a string`);
-    const domain = obj[domainField];
-    yield { text, domain: domain === undefined || domain === null ? null : String(domain) };
+  for await (const { row, line } of readJsonlRows(file)) {
+    yield { text: requireText(fieldOf(row, textField), file, line, textField), domain: domainLabel(fieldOf(row, domainField)) };
   }
 }
