@@ -221,6 +221,8 @@ export const ModelInfo = z.object({
   summary: ModelSummary.nullable(),
   error: z.string().nullable(),
   tokenizer: z.enum(['tokenizer.json', 'tokenizer.model']).nullable(),
+  /** Labelled held-out text shipped with the model (the embedded default model's corpus), for evaluations; else null. */
+  heldout: z.string().nullable(),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 

@@ -54,6 +54,15 @@ export function defaultModelCandidates(env: NodeJS.ProcessEnv = process.env): st
   return [...new Set(out)];
 }
 
+/**
+ * The labelled held-out corpus that ships with the app (assets/corpus/heldout.jsonl, beside the embedded default
+ * model's folder), or `RESECT_DEFAULT_CORPUS`. It ships even when RESECT_DEFAULT_MODEL points elsewhere.
+ */
+export function shippedCorpus(env: NodeJS.ProcessEnv = process.env): string | null {
+  if (env.RESECT_DEFAULT_CORPUS) return path.resolve(env.RESECT_DEFAULT_CORPUS);
+  return defaultModelCandidates({ ...env, RESECT_DEFAULT_MODEL: undefined }).map((d) => path.join(path.dirname(d), 'corpus', 'heldout.jsonl')).find((f) => existsSync(f)) ?? null;
+}
+
 /** The default model's folder when one with a config.json exists, else null. */
 export function defaultModelDir(env: NodeJS.ProcessEnv = process.env): string | null {
   return defaultModelCandidates(env).find((d) => existsSync(path.join(d, 'config.json'))) ?? null;
@@ -200,7 +209,8 @@ export class ModelRegistry {
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
     }
-    return { id, name, path: dir, builtin, addedAt, summary: inspected?.summary ?? null, error, tokenizer: existsSync(dir) ? tokenizerKind(dir) : null, inspected };
+    const heldout = builtin ? shippedCorpus() : null;
+    return { id, name, path: dir, builtin, addedAt, summary: inspected?.summary ?? null, error, tokenizer: existsSync(dir) ? tokenizerKind(dir) : null, heldout, inspected };
   }
 
   /** The default model first (when present), then the opened ones, oldest first. */
@@ -295,5 +305,5 @@ export class ModelRegistry {
 }
 
 function strip<T extends ModelInfo & { inspected?: unknown }>(i: T): ModelInfo {
-  return { id: i.id, name: i.name, path: i.path, builtin: i.builtin, addedAt: i.addedAt, summary: i.summary, error: i.error, tokenizer: i.tokenizer };
+  return { id: i.id, name: i.name, path: i.path, builtin: i.builtin, addedAt: i.addedAt, summary: i.summary, error: i.error, tokenizer: i.tokenizer, heldout: i.heldout };
 }

@@ -156,6 +156,14 @@ describe('models API', () => {
       ['default', 'Default model', true],
       [expect.stringMatching(/^m-/), 'other', false],
     ]);
+    // The default model comes with the shipped held-out corpus (it ships even when the model folder is overridden).
+    expect(list.map((m) => m.heldout)).toEqual([path.join(import.meta.dirname, '..', '..', 'assets', 'corpus', 'heldout.jsonl'), null]);
+    process.env.RESECT_DEFAULT_CORPUS = path.join(other, 'labelled.jsonl');
+    try {
+      expect((await call('models.get', { id: 'default' })).heldout).toBe(path.join(other, 'labelled.jsonl'));
+    } finally {
+      delete process.env.RESECT_DEFAULT_CORPUS;
+    }
     // Opening the default model's folder again does not duplicate it.
     expect((await call('models.add', { path: model })).id).toBe('default');
     expect((await fails('models.remove', { id: 'default' })).code).toBe('conflict');

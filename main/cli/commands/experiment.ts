@@ -14,7 +14,7 @@ import {
   domainMaskingGrid, formatDomainMasking, readLabelledJsonl, SELECTIVITY_BAR, splitPerDomain, summarizeDomainMasking,
   type DomainMaskingConfig, type DomainMaskingResult,
 } from '../../../workers/analysis/resection/experiment';
-import { defaultModelCandidates, defaultModelDir } from '../../models/registry';
+import { defaultModelDir, shippedCorpus } from '../../models/registry';
 import { printJson } from '../shared';
 
 interface Opts {
@@ -59,17 +59,6 @@ export function formatClosest(sim: RoutingSimilarity): string {
   }).join('');
 }
 
-/** The shipped evaluation corpus beside the embedded default model (assets/corpus/heldout.jsonl). */
-export function defaultCorpus(): string | null {
-  if (process.env.RESECT_DEFAULT_CORPUS) return path.resolve(process.env.RESECT_DEFAULT_CORPUS);
-  const saved = process.env.RESECT_DEFAULT_MODEL;
-  try {
-    delete process.env.RESECT_DEFAULT_MODEL; // the corpus ships with the app even when the model is overridden
-    return defaultModelCandidates().map((d) => path.join(path.dirname(d), 'corpus', 'heldout.jsonl')).find((f) => existsSync(f)) ?? null;
-  } finally {
-    if (saved !== undefined) process.env.RESECT_DEFAULT_MODEL = saved;
-  }
-}
 
 export function registerExperiment(program: Command): void {
   const exp = program.command('experiment').description('the paper\'s knowledge-resection experiments');
@@ -98,7 +87,7 @@ export function registerExperiment(program: Command): void {
     .action(async (o: Opts) => {
       const modelDir = o.model ? path.resolve(o.model) : defaultModelDir();
       if (!modelDir) throw new InvalidArgumentError('no embedded default model (assets/model has no config.json): pass --model DIR');
-      const data = o.data ? path.resolve(o.data) : defaultCorpus();
+      const data = o.data ? path.resolve(o.data) : shippedCorpus();
       if (!data) throw new InvalidArgumentError('no shipped evaluation corpus (assets/corpus/heldout.jsonl): pass --data FILE');
       const ratios = list(o.ratio, '--ratio', (x) => x >= 1);
       const floors = list(o.minMass, '--min-mass', (x) => x >= 0);
