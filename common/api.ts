@@ -221,10 +221,11 @@ export const ModelInfo = z.object({
   summary: ModelSummary.nullable(),
   error: z.string().nullable(),
   tokenizer: z.enum(['tokenizer.json', 'tokenizer.model']).nullable(),
-  /** Labelled held-out text shipped with the model (the embedded default model's corpus), for evaluations; else null. */
-  heldout: z.string().nullable(),
+  /** Labelled text shipped with the model (the embedded default model's corpus), for evaluations; else null. */
+  corpus: z.object({ heldout: z.string(), train: z.string().nullable() }).nullable(),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
+export type ShippedCorpus = NonNullable<ModelInfo['corpus']>;
 
 export const ModelDetails = ModelInfo.extend({
   /** config.json as stored. */

@@ -13,7 +13,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ApiError, type ModelDetails, type ModelInfo, type ModelSummary } from '../../common/api';
+import { ApiError, type ModelDetails, type ModelInfo, type ModelSummary, type ShippedCorpus } from '../../common/api';
 import { atomicWrite } from '../workspace/atomic';
 import { resolveUserPath } from '../workspace/paths';
 
@@ -55,12 +55,17 @@ export function defaultModelCandidates(env: NodeJS.ProcessEnv = process.env): st
 }
 
 /**
- * The labelled held-out corpus that ships with the app (assets/corpus/heldout.jsonl, beside the embedded default
- * model's folder), or `RESECT_DEFAULT_CORPUS`. It ships even when RESECT_DEFAULT_MODEL points elsewhere.
+ * The labelled corpus that ships with the app beside the embedded default model: `assets/corpus/heldout.jsonl` and
+ * the training text `train.jsonl.gz` next to it. `RESECT_DEFAULT_CORPUS` names another held-out file (its folder's
+ * train.jsonl.gz, if any, goes with it). It ships even when RESECT_DEFAULT_MODEL points elsewhere.
  */
-export function shippedCorpus(env: NodeJS.ProcessEnv = process.env): string | null {
-  if (env.RESECT_DEFAULT_CORPUS) return path.resolve(env.RESECT_DEFAULT_CORPUS);
-  return defaultModelCandidates({ ...env, RESECT_DEFAULT_MODEL: undefined }).map((d) => path.join(path.dirname(d), 'corpus', 'heldout.jsonl')).find((f) => existsSync(f)) ?? null;
+export function shippedCorpus(env: NodeJS.ProcessEnv = process.env): ShippedCorpus | null {
+  const heldout = env.RESECT_DEFAULT_CORPUS
+    ? path.resolve(env.RESECT_DEFAULT_CORPUS)
+    : defaultModelCandidates({ ...env, RESECT_DEFAULT_MODEL: undefined }).map((d) => path.join(path.dirname(d), 'corpus', 'heldout.jsonl')).find((f) => existsSync(f));
+  if (!heldout) return null;
+  const train = path.join(path.dirname(heldout), 'train.jsonl.gz');
+  return { heldout, train: existsSync(train) ? train : null };
 }
 
 /** The default model's folder when one with a config.json exists, else null. */
@@ -209,8 +214,8 @@ export class ModelRegistry {
     } catch (e) {
       error = e instanceof Error ? e.message : String(e);
     }
-    const heldout = builtin ? shippedCorpus() : null;
-    return { id, name, path: dir, builtin, addedAt, summary: inspected?.summary ?? null, error, tokenizer: existsSync(dir) ? tokenizerKind(dir) : null, heldout, inspected };
+    const corpus = builtin ? shippedCorpus() : null;
+    return { id, name, path: dir, builtin, addedAt, summary: inspected?.summary ?? null, error, tokenizer: existsSync(dir) ? tokenizerKind(dir) : null, corpus, inspected };
   }
 
   /** The default model first (when present), then the opened ones, oldest first. */
@@ -305,5 +310,5 @@ export class ModelRegistry {
 }
 
 function strip<T extends ModelInfo & { inspected?: unknown }>(i: T): ModelInfo {
-  return { id: i.id, name: i.name, path: i.path, builtin: i.builtin, addedAt: i.addedAt, summary: i.summary, error: i.error, tokenizer: i.tokenizer, heldout: i.heldout };
+  return { id: i.id, name: i.name, path: i.path, builtin: i.builtin, addedAt: i.addedAt, summary: i.summary, error: i.error, tokenizer: i.tokenizer, corpus: i.corpus };
 }

@@ -157,10 +157,11 @@ describe('models API', () => {
       [expect.stringMatching(/^m-/), 'other', false],
     ]);
     // The default model comes with the shipped held-out corpus (it ships even when the model folder is overridden).
-    expect(list.map((m) => m.heldout)).toEqual([path.join(import.meta.dirname, '..', '..', 'assets', 'corpus', 'heldout.jsonl'), null]);
+    const shipped = path.join(import.meta.dirname, '..', '..', 'assets', 'corpus');
+    expect(list.map((m) => m.corpus)).toEqual([{ heldout: path.join(shipped, 'heldout.jsonl'), train: path.join(shipped, 'train.jsonl.gz') }, null]);
     process.env.RESECT_DEFAULT_CORPUS = path.join(other, 'labelled.jsonl');
     try {
-      expect((await call('models.get', { id: 'default' })).heldout).toBe(path.join(other, 'labelled.jsonl'));
+      expect((await call('models.get', { id: 'default' })).corpus).toEqual({ heldout: path.join(other, 'labelled.jsonl'), train: null });
     } finally {
       delete process.env.RESECT_DEFAULT_CORPUS;
     }

@@ -77,7 +77,7 @@ export const resectionExperimentJob = defineJob({
       const tokenizer = await tokenizerFor(p.model, model.config);
       const df = p.domainField ? { domainField: p.domainField } : {};
       // Selection statistics never come from the texts the evaluation scores: the atlas is built on `atlasData`, or
-      // on the samples of `data` left after the evaluation split (first n, or the first half, of each domain).
+      // on the samples of `data` left after the evaluation split (n, or half, of each domain, spread evenly).
       const split = splitPerDomain(await readSamples(p.data, ctx, df), p.samplesPerDomain ?? 'half');
       const samples = p.maxSamples ? split.taken.slice(0, p.maxSamples) : split.taken;
       let atlasDir = p.atlas ? (path.isAbsolute(p.atlas) ? p.atlas : path.join(ctx.workspace, 'atlases', p.atlas)) : null;

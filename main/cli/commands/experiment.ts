@@ -87,7 +87,7 @@ export function registerExperiment(program: Command): void {
     .action(async (o: Opts) => {
       const modelDir = o.model ? path.resolve(o.model) : defaultModelDir();
       if (!modelDir) throw new InvalidArgumentError('no embedded default model (assets/model has no config.json): pass --model DIR');
-      const data = o.data ? path.resolve(o.data) : shippedCorpus();
+      const data = o.data ? path.resolve(o.data) : shippedCorpus()?.heldout ?? null;
       if (!data) throw new InvalidArgumentError('no shipped evaluation corpus (assets/corpus/heldout.jsonl): pass --data FILE');
       const ratios = list(o.ratio, '--ratio', (x) => x >= 1);
       const floors = list(o.minMass, '--min-mass', (x) => x >= 0);

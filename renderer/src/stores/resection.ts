@@ -32,8 +32,10 @@ export interface ExperimentParams {
   data: { kind: 'jsonl'; path: string; textField: string };
   ratio: number;
   samplesPerDomain?: number;
-  /** A built atlas id; absent: the job builds one on the samples it does not evaluate. */
+  /** A built atlas id; absent: the job builds one on `atlasData`, or on the samples it does not evaluate. */
   atlas?: string;
+  atlasData?: { kind: 'jsonl'; path: string; textField: string };
+  atlasSamplesPerDomain?: number;
 }
 export interface ExperimentResult {
   domains: Record<string, DomainMaskingRow>;

@@ -8,7 +8,14 @@
  */
 export interface SelectivityInput { domain: string; target: number; others: number; passes: boolean }
 
-export interface PlotPoint extends SelectivityInput { x: number; y: number; clippedX: boolean; clippedY: boolean }
+export interface PlotPoint extends SelectivityInput {
+  x: number;
+  y: number;
+  clippedX: boolean;
+  clippedY: boolean;
+  /** Where the domain's name goes (baseline start): beside the point, moved off any label placed before it. */
+  label: { x: number; y: number };
+}
 export interface Tick { value: number; pos: number; label: string }
 
 export interface SelectivityLayout {
@@ -52,8 +59,9 @@ export function selectivityLayout(
   const points = rows.map((r) => {
     const clippedX = !(r.others > 0);
     const clippedY = !(r.target > 0);
-    return { ...r, x: clippedX ? box.left : sx(r.others), y: clippedY ? box.bottom : sy(r.target), clippedX, clippedY };
+    return { ...r, x: clippedX ? box.left : sx(r.others), y: clippedY ? box.bottom : sy(r.target), clippedX, clippedY, label: { x: 0, y: 0 } };
   });
+  placeLabels(points, box);
   const ticks = (lo: number, hi: number, at: (v: number) => number) =>
     Array.from({ length: hi - lo + 1 }, (_, k) => 10 ** (lo + k)).map((v) => ({ value: v, pos: at(v), label: pctLabel(v) }));
   // The bar line in log space: log y = log bar + log x, from the box's left edge to its right, cut to its height.
@@ -63,4 +71,27 @@ export function selectivityLayout(
   if (x0 < x1) barLine = { x1: sx(x0), y1: sy(o.bar * x0), x2: sx(x1), y2: sy(o.bar * x1) };
   const floorY = o.minTarget >= 10 ** ylo && o.minTarget <= 10 ** yhi ? sy(o.minTarget) : null;
   return { width, height, box, points, xTicks: ticks(xlo, xhi, sx), yTicks: ticks(ylo, yhi, sy), barLine, floorY };
+}
+
+/** Label metrics at the plot's 11 px font: an estimate is enough to keep names apart. */
+const CHAR_W = 6.2;
+const LINE_H = 12;
+
+/**
+ * Puts each name right of its point, or left of it when it would leave the box, then steps it down or up a line at a
+ * time until it overlaps no name placed before it (domains close in both figures would otherwise print on top of
+ * each other: news and religion on the default model).
+ */
+function placeLabels(points: PlotPoint[], box: SelectivityLayout['box']): void {
+  const placed: { x1: number; x2: number; y1: number; y2: number }[] = [];
+  const overlaps = (b: (typeof placed)[number]) => placed.some((q) => b.x1 < q.x2 && q.x1 < b.x2 && b.y1 < q.y2 && q.y1 < b.y2);
+  for (const p of [...points].sort((a, b) => a.y - b.y || a.x - b.x)) {
+    const w = p.domain.length * CHAR_W;
+    const x = p.x + 7 + w <= box.right ? p.x + 7 : p.x - 7 - w;
+    const at = (dy: number) => ({ x1: x, x2: x + w, y1: p.y + 4 + dy - LINE_H + 2, y2: p.y + 4 + dy + 2 });
+    let dy = 0;
+    for (let k = 1; k <= 8 && overlaps(at(dy)); k++) dy = (k % 2 ? 1 : -1) * Math.ceil(k / 2) * LINE_H;
+    placed.push(at(dy));
+    p.label = { x, y: p.y + 4 + dy };
+  }
 }

@@ -45,6 +45,23 @@ describe('selectivityLayout', () => {
     expect(dx).toBeCloseTo(dy, 9);
   });
 
+  it('keeps the names of close points apart, each beside its point', () => {
+    // The default model's cluster: news, religion, science and government within a few pixels of each other.
+    const close = [row('government', 0.0328, 0.0075), row('religion', 0.0205, 0.0047), row('news', 0.0168, 0.0042), row('science', 0.013, 0.0035), row('python', 1.67, 0.0187), row('css', 1.51, 0.0278)];
+    const m = selectivityLayout(close, { bar: 10, minTarget: 0.01 });
+    const boxes = m.points.map((p) => ({ x1: p.label.x, x2: p.label.x + p.domain.length * 6.2, y1: p.label.y - 10, y2: p.label.y + 2 }));
+    for (let a = 0; a < boxes.length; a++) {
+      for (let b = a + 1; b < boxes.length; b++) {
+        const [p, q] = [boxes[a]!, boxes[b]!];
+        expect(p.x1 < q.x2 && q.x1 < p.x2 && p.y1 < q.y2 && q.y1 < p.y2, `${m.points[a]!.domain} / ${m.points[b]!.domain}`).toBe(false);
+      }
+    }
+    for (const p of m.points) {
+      expect(Math.abs(p.label.y - p.y)).toBeLessThanOrEqual(4 + 4 * 12);
+      expect(p.label.x + p.domain.length * 6.2).toBeLessThanOrEqual(m.box.right + 1e-9);
+    }
+  });
+
   it('puts values with no place on a log axis on its edge and marks them', () => {
     const m = selectivityLayout([row('fiction', 0.03, -0.001), row('c', 0, 0.01)], { bar: 10, minTarget: 0.01 });
     const [fiction, c] = m.points;

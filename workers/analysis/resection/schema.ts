@@ -147,7 +147,7 @@ export const ExperimentParams = z.object({
   maxSamples: z.number().int().positive().optional(),
   scope: z.enum(['group', 'layer']).default('group'),
   layer: z.number().int().min(0).nullable().optional(),
-  /** Evaluation samples per domain (the first n of each); default: the first half of each domain. */
+  /** Evaluation samples per domain, spread evenly over each domain (`splitPerDomain`); default: half of each domain. */
   samplesPerDomain: z.number().int().positive().optional(),
   /** A built atlas folder or id; absent: one is built on `atlasData`, or on the samples of `data` not evaluated. */
   atlas: z.string().optional(),
