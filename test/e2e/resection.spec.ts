@@ -197,6 +197,9 @@ test('run the paper\'s domain-masking experiment: per-domain table, verdict and 
   await page.setViewportSize({ width: 1400, height: 1100 });
   await panel.scrollIntoViewIfNeeded();
   await snap(page, 'resection-experiment');
+  // After a reload the model's latest experiment is shown again (it does not depend on the edit stack).
+  await page.reload();
+  await expect(page.getByRole('region', { name: 'Domain-masking experiment' }).getByTestId('experiment-summary')).toContainText(`${r.summary.passing.length} of 2 domains`);
 
   // Each domain was a temporary mask: the model's edit stack is still empty.
   expect((await backend.request('resection.edits', { model: added.path })).edits).toEqual([]);

@@ -1,6 +1,6 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
-import type { DomainMaskingRow, DomainMaskingSummary, Params, Result } from '../../../common/api';
+import type { DomainMaskingRow, DomainMaskingSummary, JobInfo, Params, Result } from '../../../common/api';
 import { api } from '../api/client';
 import { useJobs } from './jobs';
 
@@ -108,7 +108,16 @@ export const useResection = defineStore('resection', () => {
   const evaluateJob = computed(() => (evaluateJobId.value ? jobs.byId[evaluateJobId.value] ?? null : null));
   const evaluation = computed(() => (evaluateJob.value?.state === 'succeeded' ? (evaluateJob.value.result as EvaluationResult) : null));
   const exportJob = computed(() => (exportJobId.value ? jobs.byId[exportJobId.value] ?? null : null));
-  const experimentJob = computed(() => (experimentJobId.value ? jobs.byId[experimentJobId.value] ?? null : null));
+  /** The experiment started here, else the chosen model's latest one (it does not depend on the edit stack, so a
+   *  run from before a reload, or from another window, still describes the model). */
+  const experimentJob = computed(() => {
+    if (experimentJobId.value) return jobs.byId[experimentJobId.value] ?? null;
+    let latest: JobInfo | null = null;
+    for (const j of Object.values(jobs.byId)) {
+      if (j.kind === 'resection.experiment' && j.params.model === model.value && (!latest || j.createdAt > latest.createdAt)) latest = j;
+    }
+    return latest;
+  });
   const experiment = computed(() => (experimentJob.value?.state === 'succeeded' ? (experimentJob.value.result as ExperimentResult) : null));
 
   api.on('resection.changed', ({ model: m }) => {
