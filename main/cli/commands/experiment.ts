@@ -87,15 +87,15 @@ export function registerExperiment(program: Command): void {
     .action(async (o: Opts) => {
       const modelDir = o.model ? path.resolve(o.model) : defaultModelDir();
       if (!modelDir) throw new InvalidArgumentError('no embedded default model (assets/model has no config.json): pass --model DIR');
-      const data = o.data ? path.resolve(o.data) : shippedCorpus()?.heldout ?? null;
+      const shipped = o.data ? null : shippedCorpus();
+      const data = o.data ? path.resolve(o.data) : shipped?.heldout ?? null;
       if (!data) throw new InvalidArgumentError('no shipped evaluation corpus (assets/corpus/heldout.jsonl): pass --data FILE');
       const ratios = list(o.ratio, '--ratio', (x) => x >= 1);
       const floors = list(o.minMass, '--min-mass', (x) => x >= 0);
       const scopes = o.scope.split(',').map((x) => x.trim());
       if (scopes.some((x) => x !== 'group' && x !== 'layer')) throw new InvalidArgumentError('--scope must be group or layer (or a comma list)');
       // The atlas (selection statistics) comes from texts the evaluation does not score, unless asked otherwise.
-      const shippedTrain = !o.data ? path.join(path.dirname(data), 'train.jsonl.gz') : null;
-      const atlasChoice = o.atlasData ?? (shippedTrain && existsSync(shippedTrain) ? shippedTrain : 'rest');
+      const atlasChoice = o.atlasData ?? shipped?.train ?? 'rest';
       const spd = o.samplesPerDomain ?? (atlasChoice === 'rest' ? 'half' : '10');
       const perDomain = spd === 'half' ? 'half' as const : count(spd, '--samples-per-domain');
       const atlasPerDomain = count(o.atlasSamplesPerDomain, '--atlas-samples-per-domain');
