@@ -192,6 +192,14 @@ test('run the paper\'s domain-masking experiment: per-domain table, verdict and 
   await expect(points).toHaveCount(2);
   await expect(panel.locator('[data-testid="selectivity-point"].pass')).toHaveCount(r.summary.passing.length);
   await expect(panel.getByRole('img', { name: 'Selectivity per domain' })).toBeVisible();
+  // Copy as Markdown: the same figures, pasteable into notes.
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await panel.getByRole('button', { name: 'Copy as Markdown' }).click();
+  await expect(panel.getByRole('button', { name: 'Copied' })).toBeVisible();
+  const md = await page.evaluate(() => navigator.clipboard.readText());
+  expect(md).toContain('| Domain | Experts | ppl before | ppl after | ΔTarget | ΔOthers | Ratio | Most hit other |');
+  expect(md).toMatch(new RegExp(`\\| code \\| ${r.domains.code!.experts_removed} \\|`));
+  expect(md).toContain(`${r.summary.passing.length} of 2 domains`);
   await panel.getByText(/Experts per domain and routing group/).click();
   await expect(panel.getByRole('table', { name: 'Experts per domain and routing group' }).getByRole('row', { name: /^code/ })).toBeVisible();
   await page.setViewportSize({ width: 1400, height: 1100 });
