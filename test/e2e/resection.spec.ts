@@ -186,6 +186,7 @@ test('run the paper\'s domain-masking experiment: per-domain table, verdict and 
     await expect(row).toContainText(String(r.domains[d]!.experts_removed));
     await expect(row).toContainText(`${r.domains[d]!.target_rel_increase >= 0 ? '+' : ''}${(r.domains[d]!.target_rel_increase * 100).toFixed(2)}%`);
   }
+  await expect(panel.getByTestId('job-state')).toHaveText('Done');
   // The verdict is the job's, and the plot has one point per domain, marked as the verdict says.
   await expect(panel.getByTestId('experiment-summary')).toContainText(`${r.summary.passing.length} of 2 domains`);
   const points = panel.getByTestId('selectivity-point');
