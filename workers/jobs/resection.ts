@@ -70,7 +70,7 @@ export const resectionExperimentJob = defineJob({
   params: ExperimentParams,
   title: (p) => `Domain-masking experiment on ${path.basename(p.model)}`,
   async run(p, ctx) {
-    const { domainMasking, splitPerDomain, summarizeDomainMasking, SELECTIVITY_BAR, MIN_TARGET_INCREASE } = await import('../analysis/resection/experiment');
+    const { buildSelectionAtlas, domainMasking, splitPerDomain, summarizeDomainMasking, SELECTIVITY_BAR, MIN_TARGET_INCREASE } = await import('../analysis/resection/experiment');
     const { atlasRoutingStats } = await import('../analysis/resection/atlas-adapter');
     const model = await loadMonetForJob(p.model, ctx);
     try {
@@ -82,18 +82,12 @@ export const resectionExperimentJob = defineJob({
       const samples = p.maxSamples ? split.taken.slice(0, p.maxSamples) : split.taken;
       let atlasDir = p.atlas ? (path.isAbsolute(p.atlas) ? p.atlas : path.join(ctx.workspace, 'atlases', p.atlas)) : null;
       if (!atlasDir) {
-        const { buildAtlas } = await import('../analysis/atlas/build');
-        const { mkdir, writeFile } = await import('node:fs/promises');
         atlasDir = path.join(ctx.workspace, 'atlases', `experiment-${ctx.jobId}`);
-        await mkdir(atlasDir, { recursive: true });
         const atlasSamples = splitPerDomain(p.atlasData ? await readSamples(p.atlasData, ctx, df) : split.rest, p.atlasSamplesPerDomain).taken;
         if (!atlasSamples.length) throw new Error('no samples left for the atlas: pass atlasData or a smaller samplesPerDomain');
-        const jsonl = path.join(atlasDir, 'atlas-samples.jsonl');
-        await writeFile(jsonl, atlasSamples.map((s) => JSON.stringify({ text: s.text, domain: s.domain })).join('\n') + '\n');
         ctx.log(`Building an atlas in ${atlasDir} on ${atlasSamples.length} samples (${p.atlasData ? 'atlasData' : 'the samples not evaluated'}); evaluating on ${samples.length}`);
-        await buildAtlas({
-          model, tokenizer, modelDir: p.model, outDir: atlasDir, checkpointEvery: 0, topK: 0, signal: ctx.signal,
-          source: { data: { kind: 'jsonl', path: jsonl, textField: 'text' }, filter: {}, domainField: 'domain' },
+        await buildSelectionAtlas({
+          model, tokenizer, modelDir: p.model, samples: atlasSamples, dir: atlasDir, signal: ctx.signal,
           ...(p.context ? { context: p.context } : {}),
           onProgress: (q) => ctx.progress(q.tokens, null, 'tokens', 'atlas'),
         });

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { MonetModel } from '../../../workers/models/monet/model';
@@ -11,7 +11,7 @@ import { loadTokenizer } from '../../../workers/tokenizer';
 import { atlasRoutingStats } from '../../../workers/analysis/resection/atlas-adapter';
 import { routingSimilarity, type RoutingSimilarity } from '../../../workers/analysis/resection/similarity';
 import {
-  domainMaskingGrid, formatDomainMasking, readLabelledJsonl, SELECTIVITY_BAR, splitPerDomain, summarizeDomainMasking,
+  buildSelectionAtlas, domainMaskingGrid, formatDomainMasking, readLabelledJsonl, SELECTIVITY_BAR, splitPerDomain, summarizeDomainMasking,
   type DomainMaskingConfig, type DomainMaskingResult,
 } from '../../../workers/analysis/resection/experiment';
 import { defaultModelDir, shippedCorpus } from '../../models/registry';
@@ -143,14 +143,9 @@ export function registerExperiment(program: Command): void {
         let atlasDir = o.atlas ? path.resolve(o.atlas) : null;
         if (!atlasDir) atlasDir = path.join((tmp = await mkdtemp(path.join(tmpdir(), 'resect-experiment-'))), 'atlas');
         if (!existsSync(path.join(atlasDir, 'meta.json')) && !existsSync(path.join(atlasDir, 'routing.json'))) {
-          const { buildAtlas } = await import('../../../workers/analysis/atlas/build');
-          await mkdir(atlasDir, { recursive: true });
-          const jsonl = path.join(atlasDir, 'atlas-samples.jsonl');
-          await writeFile(jsonl, atlasSamples.map((s) => JSON.stringify({ text: s.text, domain: s.domain ?? null })).join('\n') + '\n');
           say(`building an atlas of ${path.basename(modelDir)} on ${atlasSamples.length} samples of ${atlasDesc}`);
-          await buildAtlas({
-            model, tokenizer, modelDir, outDir: atlasDir, checkpointEvery: 0, topK: 0,
-            source: { data: { kind: 'jsonl', path: jsonl, textField: 'text' }, filter: {}, domainField: 'domain' },
+          await buildSelectionAtlas({
+            model, tokenizer, modelDir, samples: atlasSamples, dir: atlasDir,
             ...(o.context ? { context: Number(o.context) } : {}),
             onProgress: (p) => {
               const now = Date.now();

@@ -3,6 +3,8 @@
  * skew-rule selection per domain → mask → per-domain perplexity after removing each domain's experts, against the
  * unmasked model. Perplexity stands in for MMLU accuracy, so the table reads as relative perplexity *increases*.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { parseMaskJson } from '../../models/monet/mask';
 import type { MonetModel } from '../../models/monet/model';
 import { perplexity, readJsonlSamples, type PerplexityResult, type Sample } from '../../models/monet/perplexity';
@@ -159,6 +161,33 @@ export async function domainMaskingGrid(
     results.push({ domains: rows, counts: all.counts!, source: stats.source, ratio: c.ratio, minMass: c.minMass, scope: c.scope, layer: c.layer ?? null, comparisons });
   }
   return results;
+}
+
+/**
+ * Builds the atlas an experiment selects from: routing statistics of `samples` (no top contexts), written into `dir`
+ * with the samples themselves beside it as atlas-samples.jsonl, so the atlas says what it was built on.
+ */
+export async function buildSelectionAtlas(o: {
+  model: MonetModel;
+  tokenizer: TextTokenizer;
+  modelDir: string;
+  samples: readonly Sample[];
+  dir: string;
+  context?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: { tokens: number; samples: number; tokensPerSecond: number }) => void;
+}): Promise<void> {
+  const { buildAtlas } = await import('../atlas/build');
+  await mkdir(o.dir, { recursive: true });
+  const jsonl = path.join(o.dir, 'atlas-samples.jsonl');
+  await writeFile(jsonl, o.samples.map((s) => JSON.stringify({ text: s.text, domain: s.domain ?? null })).join('\n') + '\n');
+  await buildAtlas({
+    model: o.model, tokenizer: o.tokenizer, modelDir: o.modelDir, outDir: o.dir, checkpointEvery: 0, topK: 0,
+    source: { data: { kind: 'jsonl', path: jsonl, textField: 'text' }, filter: {}, domainField: 'domain' },
+    ...(o.context ? { context: o.context } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
 }
 
 /** Labelled samples from a JSONL file, gzipped when its name ends in .gz (the shipped training corpus). */
