@@ -38,6 +38,11 @@ describe('readJsonlRows', () => {
     await writeFile(noText, '{"text": "ok"}\n\n{"body": "x"}\n');
     await expect(all(readJsonlSamples(noText))).rejects.toThrow(`${noText}:3: field "text" is missing or not a string`);
     await expect(all(readJsonlRows(path.join(dir, 'missing.jsonl')))).rejects.toThrow(/ENOENT/);
+    // Gzipped: a missing file and a file that is not gzip both fail the read, neither is thrown unhandled.
+    await expect(all(readJsonlRows(path.join(dir, 'missing.jsonl.gz')))).rejects.toThrow(/ENOENT/);
+    const notGz = path.join(dir, 'not.jsonl.gz');
+    await writeFile(notGz, '{"text": "plain"}\n');
+    await expect(all(readJsonlRows(notGz))).rejects.toThrow(/incorrect header check/);
   });
 
   it('reads fields only from objects', () => {

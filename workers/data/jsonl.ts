@@ -4,6 +4,7 @@
  * training corpus). Blank lines are skipped; a line that is not JSON fails with `file:line`, so a user can find it.
  */
 import { createReadStream } from 'node:fs';
+import { pipeline } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 
@@ -11,7 +12,8 @@ export interface JsonlRow { row: unknown; line: number }
 
 export async function* readJsonlRows(file: string): AsyncGenerator<JsonlRow> {
   const raw = createReadStream(file);
-  const input = file.endsWith('.gz') ? raw.pipe(createGunzip()) : raw.setEncoding('utf8');
+  // pipeline, not pipe: a read error (a missing file) must reach the stream the loop reads, or it is thrown unhandled.
+  const input = file.endsWith('.gz') ? pipeline(raw, createGunzip(), () => {}) : raw.setEncoding('utf8');
   let line = 0;
   for await (const text of createInterface({ input, crlfDelay: Infinity })) {
     line++;

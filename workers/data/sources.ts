@@ -6,7 +6,7 @@ import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
+import { Readable, pipeline as pipelineStreams } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { DataFormat, ImportSource } from './types';
 
@@ -121,9 +121,8 @@ export function openChunks(file: SourceFile, counter: ByteCounter): AsyncIterabl
   } else throw new Error(`${file.display}: the stream was already read`);
   const counted = countBytes(raw, counter);
   if (!file.gzip) return stripBom(counted);
-  const gunzip = createGunzip();
-  Readable.from(counted).pipe(gunzip);
-  return stripBom(gunzip);
+  // pipeline, not pipe: a read error must reach the gunzip stream the importer reads, not be thrown unhandled.
+  return stripBom(pipelineStreams(Readable.from(counted), createGunzip(), () => {}));
 }
 
 /** Removes a UTF-8 byte order mark at the start, even when it is split across chunks. */
