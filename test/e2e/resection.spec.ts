@@ -51,6 +51,13 @@ test('choose a domain\'s experts from an atlas, apply them as an edit, measure b
   await openApp(page, server, '/resection');
   await expect(page.getByLabel('Model', { exact: true })).toHaveValue(added.path);
   await page.getByLabel('Domain', { exact: true }).selectOption('code');
+  // The closest domain by routing, before anything is previewed; a warning when they share their experts.
+  const atlasId = (await backend.request('atlas.list', {})).find((a) => a.model.dir === added.path)!.id;
+  const routing = await backend.request('resection.similarity', { atlas: atlasId });
+  const cos = routing.groups.reduce((a, t) => a + t[routing.domains.indexOf('code')]![routing.domains.indexOf('prose')]!, 0) / routing.groups.length;
+  const hint = page.getByTestId('closest-hint');
+  await expect(hint).toContainText(`Routed most like prose (cosine ${cos.toFixed(2)})`);
+  await expect(hint).toHaveClass(cos >= 0.97 ? /warn/ : /^(?!.*warn)/);
   await page.getByRole('button', { name: 'Preview' }).click();
   const counts = page.getByRole('table', { name: 'Experts per domain and group' });
   await expect(counts).toBeVisible();

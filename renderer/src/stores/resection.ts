@@ -2,6 +2,7 @@ import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import type { DomainMaskingRow, DomainMaskingSummary, JobInfo, Params, Result } from '../../../common/api';
 import { api } from '../api/client';
+import type { RoutingSimilarity } from '../util/similarity';
 import { useJobs } from './jobs';
 
 export type EditStack = Result<'resection.edits'>;
@@ -71,6 +72,12 @@ export const useResection = defineStore('resection', () => {
     if (model.value) stack.value = await api.request('resection.edits', { model: model.value });
   }
 
+  /** Routing similarity per atlas id, fetched once (the Preview hint and the similarity table share it). */
+  const similarityByAtlas = ref<Record<string, RoutingSimilarity>>({});
+  async function similarity(atlas: string): Promise<RoutingSimilarity> {
+    return (similarityByAtlas.value[atlas] ??= await api.request('resection.similarity', { atlas }));
+  }
+
   async function preview(atlas: string, rule: SelectionRule) {
     selection.value = await api.request('resection.select', { atlas, rule, limit: 500 });
     return selection.value;
@@ -124,5 +131,5 @@ export const useResection = defineStore('resection', () => {
     if (m === stack.value?.model) refresh().catch(() => {});
   });
 
-  return { model, stack, selection, evaluateJobId, evaluateJob, evaluation, exportJob, open, refresh, preview, apply, toggle, remove, undo, redo, evaluate, exportModel, experimentJob, experiment, runExperiment };
+  return { model, stack, selection, evaluateJobId, evaluateJob, evaluation, exportJob, open, refresh, preview, apply, toggle, remove, undo, redo, evaluate, exportModel, experimentJob, experiment, runExperiment, similarityByAtlas, similarity };
 });
