@@ -18,8 +18,8 @@ import {
 } from '../workers/data/schema';
 import { resectionEvents, resectionMethods } from '../workers/analysis/resection/schema';
 
-/** Rows of the domain-masking experiment, as the `resection.experiment` job returns them. */
-export type { DomainMaskingRow, DomainMaskingSummary } from '../workers/analysis/resection/schema';
+/** Rows of the domain-masking experiment, as the `resection.experiment` job returns them, and how to read them. */
+export { mostAffectedOther, type DomainMaskingRow, type DomainMaskingSummary, type ExperimentJobParams } from '../workers/analysis/resection/schema';
 import { atlasMethods } from '../workers/analysis/atlas/schema';
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ test('choose a domain\'s experts from an atlas, apply them as an edit, measure b
   const hint = page.getByTestId('closest-hint');
   await expect(hint).toContainText(`Routed most like prose (cosine ${cos.toFixed(2)})`);
   await expect(hint).toHaveClass(cos >= 0.97 ? /warn/ : /^(?!.*warn)/);
+  await expect(page.getByLabel('Threshold τ')).toHaveCount(0); // the score rule's field belongs to the other rule
   await page.getByRole('button', { name: 'Preview' }).click();
   const counts = page.getByRole('table', { name: 'Experts per domain and group' });
   await expect(counts).toBeVisible();

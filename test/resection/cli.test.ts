@@ -10,6 +10,7 @@ import { build } from 'esbuild';
 import { fixtureWithTokenizer } from '../monet/helpers';
 import { writeLabelledJsonl } from './helpers';
 import { formatClosest, formatCounts } from '../../main/cli/commands/experiment';
+import { closestDomains } from '../../workers/analysis/resection/similarity';
 import { formatDomainMasking, summarizeDomainMasking, type DomainMaskingResult } from '../../workers/analysis/resection/experiment';
 
 const run = promisify(execFile);
@@ -170,7 +171,8 @@ describe('formatCounts', () => {
 
 describe('formatClosest', () => {
   it('names each domain\'s most alike other domain by the mean cosine over groups', () => {
-    const sim = { domains: ['news', 'c', 'science'], groups: [[[1, 0.4, 0.9], [0.4, 1, 0.3], [0.9, 0.3, 1]], [[1, 0.5, 0.7], [0.5, 1, 0.2], [0.7, 0.2, 1]]] };
+    const matrix = { domains: ['news', 'c', 'science'], groups: [[[1, 0.4, 0.9], [0.4, 1, 0.3], [0.9, 0.3, 1]], [[1, 0.5, 0.7], [0.5, 1, 0.2], [0.7, 0.2, 1]]] };
+    const sim = { ...matrix, closest: closestDomains(matrix) };
     expect(formatClosest(sim).trim().split('\n').map((l) => l.split(/\s+/).join(' '))).toEqual(['c news 0.40 / 0.50', 'news science 0.90 / 0.70', 'science news 0.90 / 0.70']);
   });
 });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { pearsonAll, pearsonFromSums, pearsonTwoPass, skewAssign } from '../../workers/analysis/resection/stats';
 import { composeMasks, isRowColumnOnly, maskSize } from '../../workers/analysis/resection/compose';
 import { selectByDomain, selectByScore } from '../../workers/analysis/resection/select';
-import { routingSimilarity } from '../../workers/analysis/resection/similarity';
+import { closestDomains, routingSimilarity } from '../../workers/analysis/resection/similarity';
 import { RoutingTables } from '../../workers/analysis/resection/routing';
 import { mulberry32 } from '../../workers/engine';
 
@@ -134,6 +134,27 @@ describe('selection and composition', () => {
     t.domainIndex('empty');
     t.domainTokens = [10, 10, 0];
     expect(routingSimilarity(t).groups[0]![2]).toEqual([0, 0, 0]);
+  });
+
+  it('names each domain\'s closest domain by the mean cosine over groups, never itself', () => {
+    const sim = {
+      domains: ['c', 'news', 'science'],
+      groups: [
+        [[1, 0.4, 0.3], [0.4, 1, 0.9], [0.3, 0.9, 1]],
+        [[1, 0.8, 0.2], [0.8, 1, 0.7], [0.2, 0.7, 1]],
+      ],
+    };
+    // news: science 0.9 / 0.7 (mean 0.8) against c 0.4 / 0.8 (mean 0.6); c: news 0.4 / 0.8 (0.6) against science 0.25.
+    // Group 2 alone would name c for news (0.8 against 0.7); the mean over groups names science.
+    const closest = closestDomains(sim);
+    expect(closest[1]).toEqual({ domain: 'science', cosine: expect.closeTo(0.8, 12) });
+    expect(closest[0]).toEqual({ domain: 'news', cosine: expect.closeTo(0.6, 12) });
+    expect(closestDomains({ domains: ['c'], groups: [[[1]]] })).toEqual([null]);
+    expect(closestDomains({ domains: ['c', 'news'], groups: [] })).toEqual([null, null]);
+    // routingSimilarity carries it.
+    const r = routingSimilarity(tables());
+    expect(r.closest).toEqual(closestDomains(r));
+    expect(r.closest.map((c) => c?.domain)).toEqual(['prose', 'code']);
   });
 
   it('selects by correlation above τ', () => {

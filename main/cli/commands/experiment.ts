@@ -48,17 +48,11 @@ export function formatCounts(c: { domains: string[]; table: number[][]; totals: 
 export function formatClosest(sim: RoutingSimilarity): string {
   const names = sim.domains.map((d, k) => [d, k] as const).sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
   return names.map(([d, k]) => {
-    let best = -1;
-    let bestMean = -Infinity;
-    sim.domains.forEach((_, j) => {
-      if (j === k) return;
-      const m = sim.groups.reduce((a, t) => a + t[k]![j]!, 0) / sim.groups.length;
-      if (m > bestMean) { bestMean = m; best = j; }
-    });
-    return best < 0 ? `${d.padEnd(16)}—\n` : `${d.padEnd(16)}${sim.domains[best]!.padEnd(16)}${sim.groups.map((t) => t[k]![best]!.toFixed(2)).join(' / ')}\n`;
+    const c = sim.closest[k];
+    const j = c ? sim.domains.indexOf(c.domain) : -1;
+    return j < 0 ? `${d.padEnd(16)}—\n` : `${d.padEnd(16)}${c!.domain.padEnd(16)}${sim.groups.map((t) => t[k]![j]!.toFixed(2)).join(' / ')}\n`;
   }).join('');
 }
-
 
 export function registerExperiment(program: Command): void {
   const exp = program.command('experiment').description('the paper\'s knowledge-resection experiments');

@@ -1,13 +1,13 @@
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
-import type { DomainMaskingRow, DomainMaskingSummary, JobInfo, Params, Result } from '../../../common/api';
+import type { DomainMaskingRow, DomainMaskingSummary, ExperimentJobParams, JobInfo, Params, Result } from '../../../common/api';
 import { api } from '../api/client';
-import type { RoutingSimilarity } from '../util/similarity';
 import { useJobs } from './jobs';
 
 export type EditStack = Result<'resection.edits'>;
 export type Selection = Result<'resection.select'>;
 export type SelectionRule = Params<'resection.select'>['rule'];
+export type RoutingSimilarity = Result<'resection.similarity'>;
 
 export interface DomainRow { domain: string; tokens: number; pplBefore: number; pplAfter: number; relIncrease: number }
 export interface EvaluationResult {
@@ -28,16 +28,6 @@ export interface EvaluationResult {
   chart: string | null;
 }
 
-/** What the Resection view sets of the `resection.experiment` job (workers/analysis/resection/schema.ts validates it). */
-export interface ExperimentParams {
-  data: { kind: 'jsonl'; path: string; textField: string };
-  ratio: number;
-  samplesPerDomain?: number;
-  /** A built atlas id; absent: the job builds one on `atlasData`, or on the samples it does not evaluate. */
-  atlas?: string;
-  atlasData?: { kind: 'jsonl'; path: string; textField: string };
-  atlasSamplesPerDomain?: number;
-}
 export interface ExperimentResult {
   domains: Record<string, DomainMaskingRow>;
   /** Experts per domain and routing group (Tables 9–10). */
@@ -72,10 +62,17 @@ export const useResection = defineStore('resection', () => {
     if (model.value) stack.value = await api.request('resection.edits', { model: model.value });
   }
 
-  /** Routing similarity per atlas id, fetched once (the Preview hint and the similarity table share it). */
+  /** Routing similarity per atlas id, requested once however many panels ask (the hint and the table share it). */
   const similarityByAtlas = ref<Record<string, RoutingSimilarity>>({});
-  async function similarity(atlas: string): Promise<RoutingSimilarity> {
-    return (similarityByAtlas.value[atlas] ??= await api.request('resection.similarity', { atlas }));
+  const similarityRequests = new Map<string, Promise<RoutingSimilarity>>();
+  function similarity(atlas: string): Promise<RoutingSimilarity> {
+    let p = similarityRequests.get(atlas);
+    if (!p) {
+      p = api.request('resection.similarity', { atlas }).then((r) => (similarityByAtlas.value[atlas] = r));
+      p.catch(() => similarityRequests.delete(atlas)); // a failed request may be retried
+      similarityRequests.set(atlas, p);
+    }
+    return p;
   }
 
   async function preview(atlas: string, rule: SelectionRule) {
@@ -106,7 +103,7 @@ export const useResection = defineStore('resection', () => {
   }
 
   /** The paper's experiment on the chosen model: every domain removed in turn, each in its own masked pass. */
-  async function runExperiment(p: ExperimentParams) {
+  async function runExperiment(p: Omit<ExperimentJobParams, 'model'>) {
     const job = await jobs.start('resection.experiment', { ...p, model: model.value! });
     experimentJobId.value = job.id;
     return job;

@@ -12,9 +12,9 @@ import type { TextTokenizer } from '../../tokenizer';
 import { comparePerplexity, type PerplexityComparison } from './evaluate';
 import { collectRoutingStats, type RoutingStats } from './routing';
 import { selectByDomain, type Scope, type Selection } from './select';
-import type { DomainMaskingRow, DomainMaskingSummary } from './schema';
+import { mostAffectedOther, type DomainMaskingRow, type DomainMaskingSummary } from './schema';
 
-export type { DomainMaskingRow, DomainMaskingSummary };
+export { mostAffectedOther, type DomainMaskingRow, type DomainMaskingSummary };
 
 /** One setting of the selection rule. */
 export interface DomainMaskingConfig {
@@ -203,13 +203,6 @@ export function summarizeDomainMasking(domains: Record<string, DomainMaskingRow>
   const t = mean((x) => x.target_rel_increase);
   const o = mean((x) => x.others_mean_rel_increase);
   return { passing: Object.keys(domains).filter((d) => passesBar(domains[d]!, bar)), mean_target_rel_increase: t, mean_others_rel_increase: o, mean_selectivity: selectivity(t, o) };
-}
-
-/** The other domain whose perplexity rose most (null when there is none). */
-export function mostAffectedOther(x: Pick<DomainMaskingRow, 'others_rel_increase'>): { domain: string; relIncrease: number } | null {
-  let best: { domain: string; relIncrease: number } | null = null;
-  for (const [domain, v] of Object.entries(x.others_rel_increase)) if (!best || v > best.relIncrease) best = { domain, relIncrease: v };
-  return best;
 }
 
 /** The experiment as a text table (one row per domain, the mean last). */

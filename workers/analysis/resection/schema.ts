@@ -128,6 +128,13 @@ export interface DomainMaskingRow {
   selectivity: number | null;
 }
 
+/** The other domain whose perplexity rose most (null when there is none). */
+export function mostAffectedOther(x: Pick<DomainMaskingRow, 'others_rel_increase'>): { domain: string; relIncrease: number } | null {
+  let best: { domain: string; relIncrease: number } | null = null;
+  for (const [domain, v] of Object.entries(x.others_rel_increase)) if (!best || v > best.relIncrease) best = { domain, relIncrease: v };
+  return best;
+}
+
 /** The experiment in two readings: per domain (how many clear the bar) and over domains (mean ΔTarget against mean
  *  ΔOthers, the aggregate the paper's Table 11 reports). */
 export interface DomainMaskingSummary {
@@ -156,6 +163,9 @@ export const ExperimentParams = z.object({
   context: z.number().int().min(2).optional(),
 });
 
+/** What a client sends to start a `resection.experiment` job (defaults not yet applied). */
+export type ExperimentJobParams = z.input<typeof ExperimentParams>;
+
 const Model = z.string().min(1);
 const EditId = z.number().int().positive();
 
@@ -168,7 +178,12 @@ export const resectionMethods = {
   /** Cosine similarity of the domains' mean routing vectors, per routing group: which domains can be told apart. */
   'resection.similarity': {
     params: z.object({ atlas: z.string().min(1) }),
-    result: z.object({ domains: z.array(z.string()), groups: z.array(z.array(z.array(z.number()))) }),
+    result: z.object({
+      domains: z.array(z.string()),
+      groups: z.array(z.array(z.array(z.number()))),
+      /** Per domain, the other domain routed most alike (mean cosine over groups). */
+      closest: z.array(z.object({ domain: z.string(), cosine: z.number() }).nullable()),
+    }),
   },
   'resection.edits': { params: z.object({ model: Model }), result: EditStack },
   /** Adds a named edit: a given mask, or the mask of a rule applied to an atlas. */

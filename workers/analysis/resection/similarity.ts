@@ -6,10 +6,28 @@
  */
 import type { RoutingStats } from './routing';
 
+export interface ClosestDomain { domain: string; cosine: number }
+
 export interface RoutingSimilarity {
   domains: string[];
   /** [group][d][d'] cosine in [0, 1] (routing probabilities are non-negative); 0 for a domain with no tokens. */
   groups: number[][][];
+  /** Per domain, the other domain routed most alike by the mean cosine over groups (null with no other domain). */
+  closest: (ClosestDomain | null)[];
+}
+
+/** Per domain, the other domain with the highest cosine averaged over the routing groups. */
+export function closestDomains(sim: Pick<RoutingSimilarity, 'domains' | 'groups'>): (ClosestDomain | null)[] {
+  return sim.domains.map((_, k) => {
+    let best: ClosestDomain | null = null;
+    if (!sim.groups.length) return best;
+    sim.domains.forEach((d, j) => {
+      if (j === k) return;
+      const cosine = sim.groups.reduce((a, t) => a + t[k]![j]!, 0) / sim.groups.length;
+      if (!best || cosine > best.cosine) best = { domain: d, cosine };
+    });
+    return best;
+  });
 }
 
 function dot(a: Float64Array, b: Float64Array): number {
@@ -34,5 +52,5 @@ export function routingSimilarity(s: RoutingStats): RoutingSimilarity {
     }
     groups.push(table);
   }
-  return { domains: [...s.domains], groups };
+  return { domains: [...s.domains], groups, closest: closestDomains({ domains: s.domains, groups }) };
 }
