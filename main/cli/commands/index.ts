@@ -13,7 +13,8 @@ import { registerMask } from './mask';
 import { registerExperiment } from './experiment';
 import { registerExport } from './export';
 import { registerAtlas } from './atlas';
+import { registerSae } from './sae';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerData, registerForward, registerGenerate, registerPerplexity, registerTrain, registerAtlas, registerMask, registerExperiment, registerExport];
+export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerData, registerForward, registerGenerate, registerPerplexity, registerTrain, registerAtlas, registerMask, registerExperiment, registerExport, registerSae];
