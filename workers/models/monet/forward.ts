@@ -9,13 +9,14 @@
  * correction of spec §3.4(b). Masks are graph inputs, so one compiled graph serves every mask (an empty list
  * removes nothing).
  */
-import { Graph, op } from '../../engine';
+import { Graph, op, type Tensor } from '../../engine';
 import {
   bakeWeights, causalBias, checkpointThresholds, decoderLayer, DYNAMIC_TOKENS, embed, gateShape, layerWeightNames, layerWeights,
   lmHead, outputWeightName, ropeFromZero, router, type Gates,
 } from './blocks';
 import type { MonetCheckpoint } from './checkpoint';
 import { expertBlock } from './mask';
+import { hookName, type HookKind } from './hooks';
 
 export interface MonetForwardOptions {
   /**
@@ -28,6 +29,11 @@ export interface MonetForwardOptions {
    * routing group (router of layer r·G), as in the fixtures' expected.safetensors.
    */
   routerOutputs?: boolean;
+  /**
+   * Also output every hook point of every block (hooks.ts): `blocks.{l}.hook_resid_post`, `blocks.{l}.hook_attn_out`
+   * and `blocks.{l}.hook_mlp_out`, each [batch, time, d].
+   */
+  hookOutputs?: boolean;
 }
 
 /** Build the forward graph: input `input_ids` int64 [batch, time]; output `logits` float32 [batch, time, vocab]. */
@@ -64,6 +70,12 @@ export async function buildMonetForward(ckpt: MonetCheckpoint, options: MonetFor
       }
     }
     x = layer.x;
+    if (options.hookOutputs) {
+      const out = (kind: HookKind, t: Tensor) => g.output(hookName({ layer: l, kind }), op.reshape(op.identity(t), ['batch', 'time', c.hidden_size]));
+      out('attn_out', layer.attn);
+      out('mlp_out', layer.moe);
+      out('resid_post', x);
+    }
   }
 
   const head = await bakeWeights(g, ckpt, ['model.norm.weight', outputWeightName(c)]);

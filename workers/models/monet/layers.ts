@@ -12,7 +12,10 @@
  *           keep1 / keep2 [H, E] (1, or 0 to remove sub-expert row i / column j per head, §3.3).
  *   outputs y [batch, time, d]; present_k / present_v [batch, heads, total, hd]; on router layers g1 / g2
  *           [batch·time, H, E] (the router's own gates, before this layer's keep multipliers); with `debug`, xt (the
- *           post-attention RMSNorm output) and moe (the expert mixture's output), both [batch·time, d].
+ *           post-attention RMSNorm output) and moe (the expert mixture's output), both [batch·time, d]; the hook
+ *           points attn_out (o_proj's output) and mlp_out (the expert mixture's output), both [batch, time, d].
+ *           With `override`, an input `override` [batch, time, d] replaces that hook's value inside the layer (SAE
+ *           splicing, ablations): everything after it in the layer sees the replaced value.
  * Head graph `monet.head`: inputs x [batch, time, d], targets int64 [batch, time]; outputs logits [batch, time, V]
  * and nll [batch, time] = logsumexp(logits) − logits[target].
  */
@@ -26,6 +29,8 @@ import type { MonetCheckpoint } from './checkpoint';
 export interface LayerGraphOptions {
   /** Also output `xt` and `moe` (for brute-force checks). */
   debug?: boolean;
+  /** Add the input `override` [batch, time, d] that replaces this hook's value (see the file comment). */
+  override?: 'attn_out' | 'mlp_out';
 }
 
 export function ownsRouter(ckpt: MonetCheckpoint, layer: number): boolean {
@@ -58,9 +63,11 @@ export async function buildMonetLayer(ckpt: MonetCheckpoint, l: number, options:
     keep: { g1: g.input('keep1', 'float32', [H, E]), g2: g.input('keep2', 'float32', [H, E]) },
   };
 
+  const override = options.override ? op.reshape(g.input('override', 'float32', ['batch', 'time', d]), [shape.tokens, d]) : null;
   const w = layerWeights(c, l, await bakeWeights(g, ckpt, layerWeightNames(ckpt, l)));
   const layer = decoderLayer(op.reshape(x, [shape.tokens, d]), w, {
     config: c, shape, attention, mask,
+    ...(override ? { replace: options.override === 'attn_out' ? { attn: () => override } : { moe: () => override } } : {}),
     // Router layers (l % G == 0) route themselves; the others take their group's gates as inputs.
     route: (xt) => (w.router ? router(xt, w.router, { kind: 'fixed', tau: checkpointThresholds(g, ckpt, l) }, gates) : groupGates!),
   });
@@ -75,6 +82,8 @@ export async function buildMonetLayer(ckpt: MonetCheckpoint, l: number, options:
     g.output('xt', op.identity(layer.xt));
     g.output('moe', op.identity(layer.moe));
   }
+  g.output('attn_out', op.reshape(layer.attn, ['batch', 'time', d]));
+  g.output('mlp_out', op.reshape(layer.moe, ['batch', 'time', d]));
   g.output('y', op.reshape(layer.x, ['batch', 'time', d]));
   return g;
 }

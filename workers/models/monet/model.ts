@@ -13,6 +13,7 @@ import { openMonetCheckpoint, type MonetCheckpoint } from './checkpoint';
 import { buildMonetHead, buildMonetLayer, ownsRouter } from './layers';
 import { expertBlock, layerMask, type MonetMask } from './mask';
 import { MASKED_SCORE, ropeRow } from './blocks';
+import { hookName, type HookPoint } from './hooks';
 
 export interface LoadOptions {
   /** Execution provider (engine runtime choice; a provider that fails falls back to CPU). Default 'cpu'. */
@@ -63,6 +64,21 @@ export interface ForwardRequest {
   hidden?: readonly number[];
   /** Debug layers only: per layer xt and moe [batch·time, d]. */
   debug?: boolean;
+  /** Hook points (hooks.ts) whose value [batch, time, d] to return in `hooks`, keyed by hook name. */
+  hooks?: readonly HookPoint[];
+  /**
+   * Replace one hook's value by `replace(clean)` before the rest of the model sees it (an SAE's reconstruction
+   * spliced in, a zero ablation). resid_post is replaced between layers; attn_out and mlp_out run the layer again
+   * through a graph with an `override` input (layers.ts), compiled on first use. `hooks` return the clean value at the
+   * spliced hook itself.
+   */
+  splice?: Splice;
+}
+
+export interface Splice {
+  hook: HookPoint;
+  /** The clean value [batch·time·d] (row-major [batch, time, d]) → its replacement, same length. */
+  replace: (clean: Float32Array) => Float32Array | Promise<Float32Array>;
 }
 
 export interface ForwardResult {
@@ -73,6 +89,8 @@ export interface ForwardResult {
   gates?: { g1: Float32Array; g2: Float32Array }[];
   hidden?: Map<number, Float32Array>;
   debug?: { xt: Float32Array; moe: Float32Array; g1: Float32Array; g2: Float32Array }[];
+  /** Requested hook values [batch, time, d] by hook name (`blocks.{l}.hook_*`). */
+  hooks?: Map<string, Float32Array>;
   cache?: KvCache;
 }
 
@@ -90,6 +108,9 @@ export class MonetModel {
   /** Per mask (treated as immutable) and layer, its feeds: built once, not on every forward of a masked pass. */
   private maskFeedCache = new WeakMap<MonetMask, Map<number, Record<string, ort.Tensor>>>();
   private unmaskedFeeds = new Map<number, Record<string, ort.Tensor>>();
+  /** Layer graphs with an `override` input, by `${layer}:${kind}`, compiled when a splice first asks for one. */
+  private overrideLayers = new Map<string, Promise<CompiledGraph>>();
+  private runtime: Parameters<typeof compile>[1] = { provider: 'cpu', cache: false };
 
   private constructor(readonly ckpt: MonetCheckpoint, private readonly debug: boolean) {}
 
@@ -120,6 +141,7 @@ export class MonetModel {
         o.log?.(m);
       },
     };
+    this.runtime = rt;
     const info = this.ckpt.weights.tensors.get('model.embed_tokens.weight')!;
     const raw = await this.ckpt.weights.read('model.embed_tokens.weight');
     this.embed = info.dtype === 'F32' ? { data: raw as Float32Array, dtype: 'F32' } : { data: raw as Uint16Array, dtype: info.dtype as 'F16' | 'BF16' };
@@ -141,6 +163,8 @@ export class MonetModel {
   }
 
   async dispose(): Promise<void> {
+    for (const s of this.overrideLayers.values()) await s.then((g) => g.dispose()).catch(() => {});
+    this.overrideLayers.clear();
     for (const s of this.layers) await s.dispose().catch(() => {});
     if (this.head) await this.head.dispose().catch(() => {});
     this.layers = [];
@@ -206,6 +230,17 @@ export class MonetModel {
     };
   }
 
+  private overrideLayer(l: number, kind: 'attn_out' | 'mlp_out'): Promise<CompiledGraph> {
+    const key = `${l}:${kind}`;
+    let p = this.overrideLayers.get(key);
+    if (!p) {
+      p = buildMonetLayer(this.ckpt, l, { debug: this.debug, override: kind }).then((g) => compile(g, this.runtime));
+      p.catch(() => this.overrideLayers.delete(key));
+      this.overrideLayers.set(key, p);
+    }
+    return p;
+  }
+
   async forward(req: ForwardRequest): Promise<ForwardResult> {
     const c = this.config;
     const { batch: B, time: T } = req;
@@ -266,6 +301,21 @@ export class MonetModel {
     if (hiddenWanted.size) result.hidden = new Map();
     if (req.gates) result.gates = [];
     if (req.debug) result.debug = [];
+    const hookOutputs = new Map<number, Set<'attn_out' | 'mlp_out' | 'resid_post'>>();
+    for (const h of req.hooks ?? []) {
+      if (!(h.layer >= 0 && h.layer < this.layers.length)) throw new RangeError(`forward: hook ${hookName(h)} is past the model's ${this.layers.length} blocks`);
+      let set = hookOutputs.get(h.layer);
+      if (!set) hookOutputs.set(h.layer, (set = new Set()));
+      set.add(h.kind);
+    }
+    if (req.hooks) result.hooks = new Map();
+    const splice = req.splice;
+    if (splice && !(splice.hook.layer >= 0 && splice.hook.layer < this.layers.length)) throw new RangeError(`forward: splice at ${hookName(splice.hook)} is past the model's ${this.layers.length} blocks`);
+    const replaced = async (clean: Float32Array): Promise<Float32Array> => {
+      const r = await splice!.replace(clean);
+      if (r.length !== clean.length) throw new RangeError(`forward: the splice at ${hookName(splice!.hook)} returned ${r.length} values for ${clean.length}`);
+      return r;
+    };
     for (let l = 0; l < this.layers.length; l++) {
       const layer = this.layers[l]!;
       const feeds: Record<string, ort.Tensor> = {
@@ -276,7 +326,24 @@ export class MonetModel {
       };
       if (!ownsRouter(this.ckpt, l)) Object.assign(feeds, gates!);
       const outNames = ['y', 'present_k', 'present_v', ...(ownsRouter(this.ckpt, l) ? ['g1', 'g2'] : []), ...(req.debug ? ['xt', 'moe'] : [])];
-      const out = await layer.run(feeds, undefined, outNames);
+      const wanted = hookOutputs.get(l);
+      const inner = splice && splice.hook.layer === l && splice.hook.kind !== 'resid_post' ? splice.hook.kind : null;
+      const hookNames = [...new Set([...(wanted ?? []), ...(inner ? [inner] : [])])].filter((k) => k !== 'resid_post');
+      let out = await layer.run(feeds, undefined, [...outNames, ...hookNames]);
+      const record = (k: 'attn_out' | 'mlp_out' | 'resid_post', t: ort.Tensor) => { if (wanted?.has(k)) result.hooks!.set(hookName({ layer: l, kind: k }), t.data as Float32Array); };
+      if (inner) {
+        // Run the layer again with the hook's value replaced; everything after it in the layer sees the replacement.
+        record(inner, out[inner]!);
+        const override = feed('float32', await replaced(out[inner]!.data as Float32Array), [B, T, d]);
+        const others = hookNames.filter((k) => k !== inner);
+        out = await (await this.overrideLayer(l, inner)).run({ ...feeds, override }, undefined, [...outNames, ...others]);
+        for (const k of others) record(k, out[k]!);
+        record('resid_post', out.y!);
+      } else {
+        for (const k of hookNames) record(k, out[k]!);
+        record('resid_post', out.y!);
+        if (splice && splice.hook.layer === l) out = { ...out, y: feed('float32', await replaced(out.y!.data as Float32Array), [B, T, d]) };
+      }
       if (ownsRouter(this.ckpt, l)) {
         gates = { g1: out.g1!, g2: out.g2! };
         result.gates?.push({ g1: out.g1!.data as Float32Array, g2: out.g2!.data as Float32Array });

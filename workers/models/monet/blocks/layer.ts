@@ -14,6 +14,12 @@ export interface LayerContext {
   /** The layer's gates from x̃: its own router's, or its group's (spec §2.3). */
   route: (xt: Tensor) => Gates;
   mask?: ExpertMask;
+  /**
+   * Replace a hook's value inside the layer (an SAE's reconstruction spliced in, or a zero ablation): `attn` gets the
+   * attention output [tokens, d] and returns what is added to the residual stream instead (the post-attention norm,
+   * the router and the mixture then see the replaced stream); `moe` likewise for the expert mixture's output.
+   */
+  replace?: { attn?: (clean: Tensor) => Tensor; moe?: (clean: Tensor) => Tensor };
 }
 
 export interface LayerResult {
@@ -21,8 +27,10 @@ export interface LayerResult {
   x: Tensor;
   /** The post-attention RMSNorm output, [tokens, d]. */
   xt: Tensor;
-  /** The expert mixture's output, [tokens, d]. */
+  /** The expert mixture's output, [tokens, d] (hook_mlp_out; after `replace.moe` when given). */
   moe: Tensor;
+  /** The attention output (o_proj), [tokens, d] (hook_attn_out; after `replace.attn` when given). */
+  attn: Tensor;
   /** The gates `route` returned (before the mask's keep multipliers). */
   gates: Gates;
   /** Keys and values of the past and new tokens: the updated KV cache. */
@@ -33,9 +41,11 @@ export interface LayerResult {
 export function decoderLayer(x: Tensor, w: LayerWeights, ctx: LayerContext): LayerResult {
   const { config: c, shape } = ctx;
   const attn = attention(rmsNorm(x, w.inputNorm, c.rms_norm_eps), w.attention, c.num_attention_heads, shape, ctx.attention);
-  const h = op.add(x, attn.out);
+  const attnOut = ctx.replace?.attn ? ctx.replace.attn(attn.out) : attn.out;
+  const h = op.add(x, attnOut);
   const xt = rmsNorm(h, w.postNorm, c.rms_norm_eps);
   const gates = ctx.route(xt);
-  const moe = expertMixture(xt, gates, w.moe, shape, ctx.mask);
-  return { x: op.add(h, moe), xt, moe, gates, k: attn.k, v: attn.v };
+  const mixture = expertMixture(xt, gates, w.moe, shape, ctx.mask);
+  const moe = ctx.replace?.moe ? ctx.replace.moe(mixture) : mixture;
+  return { x: op.add(h, moe), xt, moe, attn: attnOut, gates, k: attn.k, v: attn.v };
 }
