@@ -146,7 +146,8 @@ function brownUnits(records: SourceRecord[]): Unit[] {
   return units;
 }
 
-function codeUnits(src: CodeSource, records: SourceRecord[]): Unit[] {
+/** A source's units: `taken` for the corpus (up to its cap), `spare` never trained on (beyond the cap, or a held-out-only source). */
+function codeUnits(src: CodeSource, records: SourceRecord[]): { taken: Unit[]; spare: Unit[] } {
   let pkgRoot: string;
   let version: string;
   let origin: string;
@@ -176,8 +177,12 @@ function codeUnits(src: CodeSource, records: SourceRecord[]): Unit[] {
   const taken: Unit[] = [];
   let chars = 0;
   const usedFiles = new Set<string>();
+  const spare: Unit[] = [];
   for (const u of seededShuffle(candidates, seedFrom(BUILD.seed, 'source', src.id))) {
-    if (chars >= src.cap) break;
+    if (chars >= src.cap) {
+      if (!src.heldoutOnly) spare.push(u);
+      continue;
+    }
     taken.push(u);
     chars += u.text.length;
     usedFiles.add(u.id.replace(/#\d+$/, ''));
@@ -188,7 +193,7 @@ function codeUnits(src: CodeSource, records: SourceRecord[]): Unit[] {
       ? `Same licence as ${src.licenseFrom} (same upstream project); see LICENSES/${src.licenseFrom}.txt.\n`
       : readLicense(pkgRoot, src.licenseFiles) + (src.licenseNote ? `\n\n---\n${src.licenseNote}` : ''),
   });
-  return taken;
+  return src.heldoutOnly ? { taken: [], spare: taken } : { taken, spare };
 }
 
 function sourcesMd(records: SourceRecord[], stats: ReturnType<typeof assemble>['stats']): string {
@@ -218,10 +223,15 @@ function main(): void {
   mkdirSync(cache, { recursive: true });
   const records: SourceRecord[] = [];
   const units: Unit[] = [...brownUnits(records)];
-  for (const src of CODE_SOURCES) units.push(...codeUnits(src, records));
+  const spare: Unit[] = [];
+  for (const src of CODE_SOURCES) {
+    const u = codeUnits(src, records);
+    units.push(...u.taken);
+    spare.push(...u.spare);
+  }
   log(`${units.length} units from ${records.length} sources in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-  const result = assemble(units, BUILD);
+  const result = assemble(units, BUILD, spare);
   for (const d of DOMAINS) {
     const s = result.stats[d];
     if (!s || s.train.samples === 0 || s.heldout.samples === 0) throw new Error(`domain ${d} is missing from a split`);
@@ -265,7 +275,7 @@ function main(): void {
   for (const [d, s] of Object.entries(result.stats)) {
     log(`${d.padEnd(11)} train ${String(s.train.samples).padStart(5)} samples ${String(s.train.chars).padStart(8)} chars | ` +
       `held-out ${String(s.heldout.samples).padStart(4)} samples ${String(s.heldout.chars).padStart(7)} chars | ` +
-      `dups ${s.duplicatesDropped} short ${s.shortDropped}`);
+      `dups ${s.duplicatesDropped} short ${s.shortDropped} straddling dropped ${s.straddlingDropped} spare added ${s.spareAdded}`);
   }
   log(`train.jsonl sha256 ${stats.sha256['train.jsonl']}`);
   log(`done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -9,6 +9,8 @@ export { mulberry32 };
 export interface Sample {
   text: string;
   domain: string;
+  /** The file or document the sample was cut from (held-out samples only; written after `domain`). */
+  source?: string;
 }
 
 /** A unit of source text: a Brown document or a segment of a source file. A unit goes whole to one split. */
@@ -201,6 +203,19 @@ export interface AssembleOptions {
   heldoutFraction: number;
   /** Character cap per domain (applied to units in seeded order before the split). */
   domainCap: number;
+  /**
+   * How units are assigned to the splits:
+   * - 'file' (default): every unit of a source file goes to the same split, so no file is in both;
+   * - 'unit-heldout-filtered': units are assigned one by one (how the shipped corpus's train split was made, which the
+   *   default model was trained on), then held-out samples whose file also has units in train are dropped. Train is
+   *   byte-identical to the unit-by-unit split and held-out only shrinks, so nothing the model saw enters held-out.
+   */
+  split?: 'file' | 'unit-heldout-filtered';
+}
+
+/** The source file (or document) of a unit: its id without the segment suffix `#k`. */
+export function fileOf(unitId: string): string {
+  return unitId.replace(/#\d+$/, '');
 }
 
 export interface DomainStats {
@@ -209,6 +224,10 @@ export interface DomainStats {
   heldout: { samples: number; chars: number };
   duplicatesDropped: number;
   shortDropped: number;
+  /** Held-out samples dropped because their file also has units in train (split 'unit-heldout-filtered'). */
+  straddlingDropped: number;
+  /** Spare units (never trained on) added to held-out in their place (split 'unit-heldout-filtered'). */
+  spareAdded: number;
 }
 
 export interface Assembled {
@@ -218,13 +237,13 @@ export interface Assembled {
 }
 
 /**
- * Turns units into the two splits. Per domain: units sorted by id, shuffled with a seed derived from the domain,
- * taken until the domain cap, the first units of that order go to held-out until `heldoutFraction` of the taken
- * characters is reached (at least one unit), then every unit is chunked. Exact duplicates (whitespace-insensitive)
+ * Turns units into the two splits. Per domain: units sorted by id, shuffled with a seed derived from the domain (whole
+ * files in seeded order with split 'file'), taken until the domain cap, the first of that order go to held-out until
+ * `heldoutFraction` of the taken characters is reached (`splitByFile`, `splitByUnit`), then every unit is chunked. Exact duplicates (whitespace-insensitive)
  * are dropped corpus-wide, first occurrence kept — held-out units are visited first, so a text never lands in both
  * splits. The train split is finally shuffled as a whole so consecutive samples mix domains.
  */
-export function assemble(units: readonly Unit[], opts: AssembleOptions): Assembled {
+export function assemble(units: readonly Unit[], opts: AssembleOptions, spare: readonly Unit[] = []): Assembled {
   const byDomain = new Map<string, Unit[]>();
   for (const u of units) {
     const list = byDomain.get(u.domain) ?? [];
@@ -239,28 +258,13 @@ export function assemble(units: readonly Unit[], opts: AssembleOptions): Assembl
 
   const plan = domains.map((domain) => {
     const list = (byDomain.get(domain) ?? []).slice().sort((a, b) => compareStrings(a.id, b.id));
-    const order = seededShuffle(list, seedFrom(opts.seed, 'units', domain));
-    const taken: Unit[] = [];
-    let total = 0;
-    for (const u of order) {
-      if (total >= opts.domainCap) break;
-      taken.push(u);
-      total += u.text.length;
-    }
-    const held: Unit[] = [];
-    let heldChars = 0;
-    let i = 0;
-    while (i < taken.length - 1 && (held.length === 0 || heldChars < opts.heldoutFraction * total)) {
-      const u = taken[i++] as Unit;
-      held.push(u);
-      heldChars += u.text.length;
-    }
-    return { domain, held, train: taken.slice(i), units: taken.length };
+    return opts.split === 'unit-heldout-filtered' ? splitByUnit(domain, list, opts) : splitByFile(domain, list, opts);
   });
 
-  const emit = (domain: string, us: Unit[], out: Sample[], st: DomainStats, split: 'train' | 'heldout') => {
+  const emit = (domain: string, us: Unit[], out: Sample[], st: DomainStats, split: 'train' | 'heldout', straddling = new Set<string>()) => {
     for (const u of us) {
       const chunks = u.kind === 'prose' ? chunkProse(u.text, opts.maxChars) : chunkCode(u.text, opts.maxChars);
+      const drop = straddling.has(fileOf(u.id));
       for (const text of chunks) {
         if (text.trim().length < opts.minChars) {
           st.shortDropped++;
@@ -271,8 +275,13 @@ export function assemble(units: readonly Unit[], opts: AssembleOptions): Assembl
           st.duplicatesDropped++;
           continue;
         }
+        // A dropped sample still counts as seen, so deduplication (and hence train) is as if it were kept.
         seen.add(key);
-        out.push({ text, domain });
+        if (drop) {
+          st.straddlingDropped++;
+          continue;
+        }
+        out.push(split === 'heldout' ? { text, domain, source: fileOf(u.id) } : { text, domain });
         st[split].samples++;
         st[split].chars += text.length;
       }
@@ -286,22 +295,120 @@ export function assemble(units: readonly Unit[], opts: AssembleOptions): Assembl
       heldout: { samples: 0, chars: 0 },
       duplicatesDropped: 0,
       shortDropped: 0,
+      straddlingDropped: 0,
+      spareAdded: 0,
     };
   }
   // Held-out first (all domains), so dedup keeps the held-out copy and train never repeats it.
-  for (const p of plan) emit(p.domain, p.held, heldout, stats[p.domain] as DomainStats, 'heldout');
+  for (const p of plan) {
+    const trainFiles = new Set(p.train.map((u) => fileOf(u.id)));
+    const straddling = new Set(p.held.map((u) => fileOf(u.id)).filter((f) => trainFiles.has(f)));
+    emit(p.domain, p.held, heldout, stats[p.domain] as DomainStats, 'heldout', straddling);
+  }
   for (const p of plan) {
     const out: Sample[] = [];
     emit(p.domain, p.train, out, stats[p.domain] as DomainStats, 'train');
     trainByDomain.push(out);
   }
+  if (opts.split === 'unit-heldout-filtered') {
+    // Top the held-out split back up to its share from text never trained on: spare units (beyond a source's cap,
+    // or held-out-only sources) of files that have no unit in train. Emitted after train, so train is unchanged and
+    // a spare text that repeats a train text is dropped as a duplicate.
+    for (const p of plan) {
+      const st = stats[p.domain] as DomainStats;
+      const trainFiles = new Set(p.train.map((u) => fileOf(u.id)));
+      const share = opts.heldoutFraction * [...p.held, ...p.train].reduce((n, u) => n + u.text.length, 0);
+      const pool = spare.filter((u) => u.domain === p.domain && !trainFiles.has(fileOf(u.id))).sort((a, b) => compareStrings(a.id, b.id));
+      for (const u of seededShuffle(pool, seedFrom(opts.seed, 'spare', p.domain))) {
+        if (st.heldout.chars >= share) break;
+        emit(p.domain, [u], heldout, st, 'heldout');
+        st.spareAdded++;
+      }
+    }
+    // Held-out stays ordered by domain.
+    const rank = new Map(domains.map((d, k) => [d, k]));
+    heldout.sort((a, b) => rank.get(a.domain)! - rank.get(b.domain)!);
+  }
   const train = seededShuffle(trainByDomain.flat(), seedFrom(opts.seed, 'train-order'));
   return { train, heldout, stats };
 }
 
-/** JSONL with one `{"text","domain"}` object per line (keys in that order). */
+interface SplitPlan { domain: string; held: Unit[]; train: Unit[]; units: number }
+
+/** Units in seeded order until the domain cap (the order both split modes start from). */
+function capped(order: readonly Unit[], opts: AssembleOptions): { taken: Unit[]; total: number } {
+  const taken: Unit[] = [];
+  let total = 0;
+  for (const u of order) {
+    if (total >= opts.domainCap) break;
+    taken.push(u);
+    total += u.text.length;
+  }
+  return { taken, total };
+}
+
+/** The shipped corpus's assignment: units in seeded order, the first to held-out until the fraction is reached. */
+function splitByUnit(domain: string, sorted: readonly Unit[], opts: AssembleOptions): SplitPlan {
+  const { taken, total } = capped(seededShuffle(sorted, seedFrom(opts.seed, 'units', domain)), opts);
+  const held: Unit[] = [];
+  let heldChars = 0;
+  let i = 0;
+  while (i < taken.length - 1 && (held.length === 0 || heldChars < opts.heldoutFraction * total)) {
+    const u = taken[i++] as Unit;
+    held.push(u);
+    heldChars += u.text.length;
+  }
+  return { domain, held, train: taken.slice(i), units: taken.length };
+}
+
+/**
+ * Whole files to one split. Files in seeded order; a file goes to held-out while held-out is under its share and the
+ * file would not overshoot it by more than half (a 9 MB amalgamation must not become the whole held-out split), else
+ * to train. At least one file is held out (the smallest, when none fits) and at least one is trained on.
+ */
+function splitByFile(domain: string, sorted: readonly Unit[], opts: AssembleOptions): SplitPlan {
+  const files = new Map<string, Unit[]>();
+  for (const u of sorted) {
+    const f = fileOf(u.id);
+    const l = files.get(f);
+    if (l) l.push(u);
+    else files.set(f, [u]);
+  }
+  const order = seededShuffle([...files.keys()], seedFrom(opts.seed, 'files', domain));
+  const { taken, total } = capped(order.flatMap((f) => files.get(f) ?? []), opts);
+  const groups: Unit[][] = [];
+  for (const u of taken) {
+    const last = groups[groups.length - 1];
+    if (last && fileOf(last[0]!.id) === fileOf(u.id)) last.push(u);
+    else groups.push([u]);
+  }
+  const chars = (g: readonly Unit[]) => g.reduce((n, u) => n + u.text.length, 0);
+  const share = opts.heldoutFraction * total;
+  const isHeld = new Set<number>();
+  let heldChars = 0;
+  for (const [k, g] of groups.entries()) {
+    if (heldChars >= share) break;
+    if (heldChars + chars(g) <= 1.5 * share && isHeld.size < groups.length - 1) {
+      isHeld.add(k);
+      heldChars += chars(g);
+    }
+  }
+  if (isHeld.size === 0 && groups.length > 1) {
+    let smallest = 0;
+    groups.forEach((g, k) => { if (chars(g) < chars(groups[smallest]!)) smallest = k; });
+    isHeld.add(smallest);
+  }
+  return {
+    domain,
+    held: groups.filter((_, k) => isHeld.has(k)).flat(),
+    train: groups.filter((_, k) => !isHeld.has(k)).flat(),
+    units: taken.length,
+  };
+}
+
+/** JSONL with one `{"text","domain"}` object per line (keys in that order; `source` last when present). */
 export function toJsonl(samples: readonly Sample[]): string {
-  return samples.map((s) => JSON.stringify({ text: s.text, domain: s.domain })).join('\n') + '\n';
+  return samples.map((s) => JSON.stringify(s.source === undefined ? { text: s.text, domain: s.domain } : { text: s.text, domain: s.domain, source: s.source })).join('\n') + '\n';
 }
 
 export function parseJsonl(text: string): Sample[] {

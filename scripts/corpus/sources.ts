@@ -25,6 +25,11 @@ export interface CodeSource {
   /** Characters taken at most from this source (units in seeded order). */
   cap: number;
   note: string;
+  /**
+   * Only for held-out text, never train: the sources added when held-out samples of files that straddle both splits
+   * were dropped from the shipped corpus (lib.ts 'unit-heldout-filtered'), for domains that had no other unseen text.
+   */
+  heldoutOnly?: boolean;
 }
 
 /** Brown corpus: the 15 genres (NLTK's category names) mapped onto five coarse domains; three are left out. */
@@ -139,6 +144,21 @@ export const CODE_SOURCES: CodeSource[] = [
     id: 'normalize.css', from: { npm: 'normalize.css', version: '8.0.1' }, license: 'MIT', licenseFiles: ['LICENSE.md'],
     domain: 'css', include: (p) => p === 'normalize.css', cap: 10_000, note: 'normalize.css.',
   },
+  // ---- held-out only (heldoutOnly): every shipped held-out CSS file and most C were also in train (issue 20).
+  {
+    id: 'spectre.css', from: { npm: 'spectre.css', version: '0.5.9' }, license: 'MIT', licenseFiles: ['LICENSE'],
+    domain: 'css', include: (p) => p === 'dist/spectre.css', cap: 70_000, note: 'dist/spectre.css (held-out only).', heldoutOnly: true,
+  },
+  {
+    id: 'milligram', from: { npm: 'milligram', version: '1.4.1' }, license: 'MIT', licenseFiles: ['license', 'LICENSE'],
+    domain: 'css', include: (p) => p === 'dist/milligram.css', cap: 20_000, note: 'dist/milligram.css (held-out only).', heldoutOnly: true,
+  },
+  {
+    id: 'zlib1g-dev', from: { deb: 'zlib1g-dev', version: '1:1.2.13.dfsg-1+deb12u1' }, license: 'Zlib',
+    licenseFiles: ['usr/share/doc/zlib1g-dev/copyright'], domain: 'c',
+    include: (p) => p === 'usr/include/zlib.h' || p === 'usr/include/zconf.h', cap: 120_000,
+    note: 'usr/include/zlib.h and zconf.h (held-out only).', heldoutOnly: true,
+  },
 ];
 
 export const BUILD = {
@@ -149,4 +169,10 @@ export const BUILD = {
   domainCap: 1_200_000,
   /** Source files longer than this are cut into segments (units) of about this size at blank lines. */
   segmentChars: 8_000,
+  /**
+   * The shipped corpus: units split one by one (the train split the default model was trained on), held-out samples
+   * of files that also have units in train dropped (lib.ts `AssembleOptions.split`). A corpus for a new model should
+   * use 'file'.
+   */
+  split: 'unit-heldout-filtered' as 'file' | 'unit-heldout-filtered',
 };

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
-  assemble, chunkCode, chunkProse, dedupKey, detokenizeBrownDocument, detokenizeBrownSentence, parseJsonl, seededShuffle,
+  assemble, chunkCode, chunkProse, dedupKey, detokenizeBrownDocument, detokenizeBrownSentence, fileOf, parseJsonl, seededShuffle,
   segmentLines, sha256, toJsonl, type Unit,
 } from '../../scripts/corpus/lib';
 import { BUILD, DOMAINS } from '../../scripts/corpus/sources';
@@ -66,6 +66,46 @@ describe('corpus helpers', () => {
     const held = new Set(a.heldout.map((s) => dedupKey(s.text)));
     expect(a.train.some((s) => held.has(dedupKey(s.text)))).toBe(false);
     expect(new Set(a.train.map((s) => dedupKey(s.text))).size).toBe(a.train.length);
+  });
+});
+
+describe('splits by file (issue 20: no source file in both splits)', () => {
+  // One long file cut into many segments (units), beside many small files: the shape of the SQLite amalgamation.
+  const units: Unit[] = [];
+  const body = (tag: string) => Array.from({ length: 6 }, (_, l) => `int ${tag}_${l}(void) { return ${l}; }`).join('\n');
+  for (let k = 0; k < 40; k++) units.push({ id: `big@1/big.c#${k}`, domain: 'c', kind: 'code', text: body(`big${k}`) });
+  for (let f = 0; f < 30; f++) units.push({ id: `small@1/f${f}.h`, domain: 'c', kind: 'code', text: body(`small${f}`) });
+  const opts = { seed: 3, maxChars: 400, minChars: 20, heldoutFraction: 0.1, domainCap: 1e9 };
+  const sourceOf = (text: string) => units.find((u) => u.text === text)!.id;
+
+  it("split 'file' puts every unit of a file in one split", () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const a = assemble(units, { ...opts, seed, split: 'file' });
+      const trainFiles = new Set(a.train.map((s) => fileOf(sourceOf(s.text))));
+      const heldFiles = new Set(a.heldout.map((s) => fileOf(sourceOf(s.text))));
+      expect([...heldFiles].filter((f) => trainFiles.has(f))).toEqual([]);
+      expect(a.heldout.length).toBeGreaterThan(0);
+      // The long file (40 % of the domain) never becomes the held-out split.
+      expect(heldFiles.has('big@1/big.c')).toBe(false);
+      expect(a.heldout.every((s) => s.source !== undefined && heldFiles.has(s.source))).toBe(true);
+    }
+  });
+
+  it("split 'unit-heldout-filtered' keeps train byte-identical, drops straddling held-out text, tops up from unseen files only", () => {
+    const spare: Unit[] = [
+      { id: 'big@1/big.c#99', domain: 'c', kind: 'code', text: body('spare-of-a-train-file') },
+      ...Array.from({ length: 8 }, (_, k): Unit => ({ id: `extra@1/x${k}.h`, domain: 'c', kind: 'code', text: body(`extra${k}`) })),
+    ];
+    const all = [...units, ...spare];
+    const unfiltered = assemble(units, { ...opts, split: 'unit-heldout-filtered' }, []);
+    const a = assemble(units, { ...opts, split: 'unit-heldout-filtered' }, spare);
+    const textSource = (text: string) => all.find((u) => u.text === text)!.id;
+    expect(toJsonl(a.train)).toBe(toJsonl(unfiltered.train));
+    const trainFiles = new Set(a.train.map((s) => fileOf(textSource(s.text))));
+    expect(a.heldout.filter((s) => trainFiles.has(fileOf(textSource(s.text))))).toEqual([]);
+    expect(a.stats.c!.straddlingDropped).toBeGreaterThan(0);
+    expect(a.stats.c!.spareAdded).toBeGreaterThan(0);
+    expect(a.heldout.some((s) => s.source === 'big@1/big.c')).toBe(false);
   });
 });
 
