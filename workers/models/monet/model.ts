@@ -73,6 +73,8 @@ export interface ForwardRequest {
    * spliced hook itself.
    */
   splice?: Splice;
+  /** Run only blocks 0…lastLayer and skip the head (capturing a hook needs nothing after it); no logits, nll or cache. */
+  lastLayer?: number;
 }
 
 export interface Splice {
@@ -316,7 +318,8 @@ export class MonetModel {
       if (r.length !== clean.length) throw new RangeError(`forward: the splice at ${hookName(splice!.hook)} returned ${r.length} values for ${clean.length}`);
       return r;
     };
-    for (let l = 0; l < this.layers.length; l++) {
+    const layerCount = req.lastLayer === undefined ? this.layers.length : Math.min(this.layers.length, req.lastLayer + 1);
+    for (let l = 0; l < layerCount; l++) {
       const layer = this.layers[l]!;
       const feeds: Record<string, ort.Tensor> = {
         x, ...shared,
@@ -358,6 +361,7 @@ export class MonetModel {
     }
     void H; void E;
 
+    if (layerCount < this.layers.length) return result;
     const want = req.logits ?? 'all';
     if (want !== 'none' || req.targets) {
       let hx = x;
