@@ -37,12 +37,13 @@ export interface SaeHook {
 }
 
 /** Dataset-level input normalization, fitted on the activation cache and stored with the SAE so that encoding
- * new text applies the same map: x_norm = (x − mean) · scale. `none` keeps x as is. */
+ * new text applies the same map: x_norm = (x − mean) · scale. `none` keeps x as is. `per-token` (spec §7 Q3's other
+ * reading, a trainer option) maps every x − mean to norm `scale`: x_norm = (x − mean) · scale / ‖x − mean‖. */
 export interface SaeNormalization {
-  kind: 'none' | 'dataset-scale';
+  kind: 'none' | 'dataset-scale' | 'per-token';
   /** [dIn] or absent (no centering). */
   mean?: Float32Array;
-  /** One scalar: E‖x − mean‖ becomes √dIn·target (see the trainer) — or 1 for `none`. */
+  /** One scalar: E‖x − mean‖ becomes the trainer's normTarget (default 1, the input norm GBA's bias range [−1, 0] assumes) — or 1 for `none`. */
   scale: number;
 }
 
@@ -90,4 +91,23 @@ export interface Sae {
   config: SaeConfig;
   weights: SaeWeights;
   gba?: GbaState;
+}
+
+/** Where a trainer's activations come from: the activation cache (workers/sae/cache*), an imported file, or memory
+ * (workers/sae/train-source.ts). */
+export interface ActivationSource {
+  /** Width of one activation vector. */
+  readonly dIn: number;
+  /** Tokens available (one epoch). */
+  readonly numTokens: number;
+  /** Batches of `batchSize` raw (un-normalized) activations, row-major [batchSize, dIn], in an order fixed by
+   * `seed`; only full batches. `startBatch` skips that many batches of the same order (resuming a run): the
+   * sequence from `startBatch` must equal the full sequence with its first `startBatch` batches dropped. */
+  batches(batchSize: number, seed: number, startBatch?: number): AsyncIterable<Float32Array>;
+  /** A normalization fitted on the whole source (the cache's); the trainer fits one on a sample when absent. */
+  readonly normalization?: SaeNormalization;
+  /** What the activations are; `external` when unknown. */
+  readonly hook?: SaeHook;
+  /** Whether the BOS position was left out when collecting (default true). */
+  readonly excludeBos?: boolean;
 }
