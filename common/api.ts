@@ -223,6 +223,22 @@ export const ModelInfo = z.object({
   tokenizer: z.enum(['tokenizer.json', 'tokenizer.model']).nullable(),
   /** Labelled text shipped with the model (the embedded default model's corpus), for evaluations; else null. */
   corpus: z.object({ heldout: z.string(), train: z.string().nullable() }).nullable(),
+  /**
+   * The edit an exported folder carries (resect_masks.safetensors + resect_recipe.json), which Resect applies whenever
+   * it opens the folder unless `applied` is false ("open without the edit"); null when the folder carries none.
+   */
+  edit: z.object({
+    /** (layer, composite expert) pairs removed. */
+    removed: z.number(),
+    applied: z.boolean(),
+    /** Names of the edits it was made of, from the recipe. */
+    edits: z.array(z.string()),
+    exportedAt: z.string().nullable(),
+    /** Whether the recipe records before/after figures measured for this edit. */
+    evaluated: z.boolean(),
+    /** Set when the masks file cannot be read. */
+    error: z.string().nullable(),
+  }).nullable().default(null),
 });
 export type ModelInfo = z.infer<typeof ModelInfo>;
 export type ShippedCorpus = NonNullable<ModelInfo['corpus']>;
@@ -350,6 +366,8 @@ export const methods = {
   /** Drops a model from the list; its files are never touched. */
   'models.remove': { params: z.object({ id: z.string().min(1) }), result: z.object({ removed: z.literal(true) }) },
   'models.get': { params: z.object({ id: z.string().min(1) }), result: ModelDetails },
+  /** Open an exported folder with (`applied: true`, the default) or without the edit it carries, in every view and job. */
+  'models.setEditApplied': { params: z.object({ id: z.string().min(1), applied: z.boolean() }), result: ModelInfo },
   /** Reads and checks a MASK.json against a model; pass `mask` on as a job's `mask` param. */
   'models.loadMask': {
     params: z.object({ id: z.string().min(1), path: z.string().min(1) }),

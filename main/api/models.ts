@@ -22,5 +22,10 @@ export const modelsHandlers = {
     return { removed: true as const };
   },
   'models.get': (p, b) => registry(b).get(p.id),
+  'models.setEditApplied': async (p, b) => {
+    const info = await registry(b).setEditApplied(p.id, p.applied);
+    b.emit('models.changed', {});
+    return info;
+  },
   'models.loadMask': (p, b) => registry(b).loadMask(p.id, p.path),
 } satisfies Partial<Handlers>;

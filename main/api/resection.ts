@@ -112,9 +112,12 @@ function ruleRecipe(sel: Selection, atlas: string) {
   return { rule: sel.rule, atlas, source: sel.source, selected: sel.experts.length, scope: sel.scope, layer: sel.layer };
 }
 
-/** The latest succeeded evaluation of this model's stack (for export recipes). */
-function latestEvaluation(b: Backend, dir: string): unknown {
-  const jobs = b.requireScheduler().list().filter((j) => j.kind === 'resection.evaluate' && j.state === 'succeeded' && j.params.model === dir);
+/** The latest succeeded evaluation of exactly this mask on this model, for export recipes (another stack's is not this edit's). */
+function latestEvaluation(b: Backend, dir: string, mask: MaskJson): unknown {
+  // Key order may differ between the stored params and the composed mask: compare with sorted keys.
+  const canonical = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [c]) => a.localeCompare(c))) : x));
+  const same = canonical(mask);
+  const jobs = b.requireScheduler().list().filter((j) => j.kind === 'resection.evaluate' && j.state === 'succeeded' && j.params.model === dir && canonical(j.params.mask) === same);
   const last = jobs.sort((x, y) => (y.endedAt ?? 0) - (x.endedAt ?? 0))[0];
   if (!last?.result) return null;
   const r = last.result as Record<string, unknown>;
@@ -224,7 +227,7 @@ export const resectionHandlers = {
       model: dir,
       removed: s.removed,
       edits: active.map((e) => ({ id: e.id, name: e.name, kind: e.kind, experts: e.experts, recipe: e.recipe })),
-      evaluation: latestEvaluation(b, dir),
+      evaluation: latestEvaluation(b, dir, s.mask),
     };
     const job = b.requireScheduler().start('resection.export', { model: dir, mask: s.mask, out, baked: p.baked, copy: p.copy, onnx: p.onnx, recipe });
     return { jobId: job.id, bakeable: bk.ok, reason: bk.ok ? null : bk.reason };

@@ -5,6 +5,8 @@
  *   written with atomicWrite. Removing a model only drops its entry: files are never touched.
  * - The default model (`assets/model/`, or `resources/assets/model` in the packaged app, or `$RESECT_DEFAULT_MODEL`)
  *   is listed first, id `default`, whenever its folder has a config.json. It is not stored and cannot be removed.
+ * - An exported folder's edit (resect_masks.safetensors) is summarised in `edit`; an entry's `unedited: true` opens it
+ *   without the edit everywhere (jobs read that flag through workers/models/monet/recipe.ts `opensUnedited`).
  * - Checkpoints are inspected from their headers alone (config.json and the safetensors headers; nothing is loaded),
  *   in this process: a few small reads. Summaries are cached per folder until config.json or the weights change.
  */
@@ -27,6 +29,8 @@ interface Entry {
   path: string;
   name: string;
   addedAt: number;
+  /** Open the folder without the edit it carries (read by the workers too: workers/models/monet/recipe.ts). */
+  unedited?: boolean;
 }
 
 /** The folder this bundle (or source file) lives in: dist/, dist/electron/, or main/models/ under tests. */
@@ -195,7 +199,10 @@ export class ModelRegistry {
       if (!Array.isArray(raw.models)) return [];
       return raw.models.filter(
         (e): e is Entry => !!e && typeof e === 'object' && typeof (e as Entry).id === 'string' && typeof (e as Entry).path === 'string',
-      ).map((e) => ({ id: e.id, path: e.path, name: typeof e.name === 'string' ? e.name : path.basename(e.path), addedAt: Number(e.addedAt) || 0 }));
+      ).map((e) => ({
+        id: e.id, path: e.path, name: typeof e.name === 'string' ? e.name : path.basename(e.path), addedAt: Number(e.addedAt) || 0,
+        ...(e.unedited === true ? { unedited: true } : {}),
+      }));
     } catch {
       // A damaged registry must not break the view: start over (the folders themselves are untouched).
       return [];
@@ -206,7 +213,7 @@ export class ModelRegistry {
     await atomicWrite(this.file, `${JSON.stringify({ version: 1, models: entries }, null, 2)}\n`);
   }
 
-  private async info(id: string, dir: string, name: string, builtin: boolean, addedAt: number | null): Promise<ModelInfo & { inspected: Inspected | null }> {
+  private async info(id: string, dir: string, name: string, builtin: boolean, addedAt: number | null, unedited = false): Promise<ModelInfo & { inspected: Inspected | null }> {
     let inspected: Inspected | null = null;
     let error: string | null = null;
     try {
@@ -215,7 +222,8 @@ export class ModelRegistry {
       error = e instanceof Error ? e.message : String(e);
     }
     const corpus = builtin ? shippedCorpus() : null;
-    return { id, name, path: dir, builtin, addedAt, summary: inspected?.summary ?? null, error, tokenizer: existsSync(dir) ? tokenizerKind(dir) : null, corpus, inspected };
+    const edit = inspected ? await folderEdit(dir, !unedited) : null;
+    return { id, name, path: dir, builtin, addedAt, summary: inspected?.summary ?? null, error, tokenizer: existsSync(dir) ? tokenizerKind(dir) : null, corpus, edit, inspected };
   }
 
   /** The default model first (when present), then the opened ones, oldest first. */
@@ -223,7 +231,7 @@ export class ModelRegistry {
     const out: ModelInfo[] = [];
     const def = defaultModelDir();
     if (def) out.push(strip(await this.info(DEFAULT_MODEL_ID, def, DEFAULT_MODEL_NAME, true, null)));
-    for (const e of this.read()) out.push(strip(await this.info(e.id, e.path, e.name, false, e.addedAt)));
+    for (const e of this.read()) out.push(strip(await this.info(e.id, e.path, e.name, false, e.addedAt, e.unedited)));
     return out;
   }
 
@@ -235,10 +243,23 @@ export class ModelRegistry {
     if (def && path.resolve(def) === dir) return strip(await this.info(DEFAULT_MODEL_ID, def, DEFAULT_MODEL_NAME, true, null));
     const entries = this.read();
     const existing = entries.find((e) => e.path === dir);
-    if (existing) return strip(await this.info(existing.id, existing.path, existing.name, false, existing.addedAt));
+    if (existing) return strip(await this.info(existing.id, existing.path, existing.name, false, existing.addedAt, existing.unedited));
     const entry: Entry = { id: `m-${randomBytes(5).toString('hex')}`, path: dir, name: name?.trim() || path.basename(dir), addedAt: Date.now() };
     await this.write([...entries, entry]);
     return strip(await this.info(entry.id, entry.path, entry.name, false, entry.addedAt));
+  }
+
+  /** Opens a folder with or without the edit it carries, from now on (every view and job reads the entry's flag). */
+  async setEditApplied(id: string, applied: boolean): Promise<ModelInfo> {
+    if (id === DEFAULT_MODEL_ID) throw new ApiError('conflict', 'The default model carries no exported edit.');
+    const entries = this.read();
+    const e = entries.find((x) => x.id === id);
+    if (!e) throw new ApiError('not_found', `No model ${id} in this workspace`);
+    const { hasRecipe } = await import('../../workers/models/monet/recipe');
+    if (!hasRecipe(e.path)) throw new ApiError('invalid_params', `${e.path} carries no exported edit (no resect_masks.safetensors)`);
+    const next = entries.map((x) => (x.id === id ? { id: x.id, path: x.path, name: x.name, addedAt: x.addedAt, ...(applied ? {} : { unedited: true }) } : x));
+    await this.write(next);
+    return strip(await this.info(e.id, e.path, e.name, false, e.addedAt, !applied));
   }
 
   /** Drops a model from the list. Never deletes files. */
@@ -250,7 +271,7 @@ export class ModelRegistry {
   }
 
   /** Where a model lives, or not_found. */
-  resolve(id: string): { id: string; path: string; name: string; builtin: boolean; addedAt: number | null } {
+  resolve(id: string): { id: string; path: string; name: string; builtin: boolean; addedAt: number | null; unedited?: boolean } {
     if (id === DEFAULT_MODEL_ID) {
       const def = defaultModelDir();
       if (!def) throw new ApiError('not_found', 'The default model is not installed (assets/model has no config.json yet).');
@@ -264,7 +285,7 @@ export class ModelRegistry {
   /** Config as stored, derived dimensions, parameter count, size on disk, dtypes, tokenizer. */
   async get(id: string): Promise<ModelDetails> {
     const r = this.resolve(id);
-    const i = await this.info(r.id, r.path, r.name, r.builtin, r.addedAt);
+    const i = await this.info(r.id, r.path, r.name, r.builtin, r.addedAt, r.unedited);
     let config: Record<string, unknown> = {};
     try {
       const raw = JSON.parse(await readFile(path.join(r.path, 'config.json'), 'utf8')) as unknown;
@@ -310,5 +331,27 @@ export class ModelRegistry {
 }
 
 function strip<T extends ModelInfo & { inspected?: unknown }>(i: T): ModelInfo {
-  return { id: i.id, name: i.name, path: i.path, builtin: i.builtin, addedAt: i.addedAt, summary: i.summary, error: i.error, tokenizer: i.tokenizer, corpus: i.corpus };
+  return { id: i.id, name: i.name, path: i.path, builtin: i.builtin, addedAt: i.addedAt, summary: i.summary, error: i.error, tokenizer: i.tokenizer, corpus: i.corpus, edit: i.edit };
+}
+
+/** The exported edit a folder carries, summarised for the Models view (null when it carries none). */
+async function folderEdit(dir: string, applied: boolean): Promise<ModelInfo['edit']> {
+  const { hasRecipe, readFolderRecipe } = await import('../../workers/models/monet/recipe');
+  if (!hasRecipe(dir)) return null;
+  const { loadMonetConfig } = await import('../../workers/models/monet/config');
+  try {
+    const { config } = await loadMonetConfig(path.join(dir, 'config.json'));
+    const r = (await readFolderRecipe(dir, config))!;
+    const recipe = r.recipe ?? {};
+    const edits = Array.isArray(recipe.edits) ? recipe.edits.flatMap((e: unknown) => (e && typeof e === 'object' && typeof (e as { name?: unknown }).name === 'string' ? [(e as { name: string }).name] : [])) : [];
+    const evaluation = recipe.evaluation as { perplexity?: unknown } | null | undefined;
+    return {
+      removed: r.removed, applied, edits,
+      exportedAt: typeof recipe.exportedAt === 'string' ? recipe.exportedAt : null,
+      evaluated: !!evaluation && evaluation.perplexity !== null && evaluation.perplexity !== undefined,
+      error: null,
+    };
+  } catch (e) {
+    return { removed: 0, applied, edits: [], exportedAt: null, evaluated: false, error: e instanceof Error ? e.message : String(e) };
+  }
 }

@@ -1,11 +1,15 @@
 /** What the Monet jobs share: loading a model with the user's device/threads settings and progress in layers. */
 import type { JobContext } from './types';
+import { opensUnedited } from '../models/monet/recipe';
 
 export async function loadMonetForJob(dir: string, ctx: JobContext) {
   const { MonetModel } = await import('../models/monet/model');
   const device = ctx.settings.device === 'tensorrt' ? 'cuda' : ctx.settings.device;
   ctx.log(`Loading ${dir} on ${device}`);
+  // An exported folder opens with its edit unless the user chose "open without the edit" in the Models view.
+  const unedited = opensUnedited(ctx.workspace, dir);
   const model = await MonetModel.load(dir, {
+    recipe: !unedited,
     provider: device,
     ...(ctx.settings.threads > 0 ? { intraOpThreads: ctx.settings.threads } : {}),
     log: (m) => ctx.log(m),
@@ -13,6 +17,8 @@ export async function loadMonetForJob(dir: string, ctx: JobContext) {
     signal: ctx.signal,
   });
   ctx.log(`Loaded: ${model.config.num_hidden_layers} layers on ${model.provider}`);
+  if (model.recipe) ctx.log(`Edited: ${model.recipe.removed} experts removed (the folder's resect_recipe.json); open it without the edit from Models to compare`);
+  else if (unedited) ctx.log('Opened without the edit the folder carries (as chosen in Models)');
   return model;
 }
 

@@ -110,17 +110,22 @@ export const resectionExportJob = defineJob({
   params: ExportParams,
   title: (p) => `Export ${p.baked ? 'baked ' : ''}${path.basename(p.model)}${p.onnx ? ' (+ ONNX)' : ''} → ${p.out}`,
   async run(p, ctx) {
-    const { exportBaked, exportMasked } = await import('../analysis/resection/export');
+    const { exportBaked, exportMasked, withFolderEdit } = await import('../analysis/resection/export');
+    const { opensUnedited } = await import('../models/monet/recipe');
     const out = path.resolve(ctx.workspace, p.out);
     ctx.log(`Exporting to ${out}`);
+    // A model that is itself an export, opened with its edit, keeps that edit in the new mask.
+    const { mask, basedOn } = await withFolderEdit(p.model, p.mask, { inherit: !opensUnedited(ctx.workspace, p.model) });
+    if (basedOn) ctx.log('The model folder carries an edit: the export keeps it');
+    const recipe = { ...p.recipe, ...(basedOn ? { basedOn } : {}) };
     const r = p.baked
-      ? await exportBaked(p.model, p.mask, out, { recipe: p.recipe })
-      : await exportMasked(p.model, p.mask, out, { recipe: p.recipe, copy: p.copy });
+      ? await exportBaked(p.model, mask, out, { recipe })
+      : await exportMasked(p.model, mask, out, { recipe, copy: p.copy });
     ctx.log(`Wrote ${r.files.join(', ')}`);
     if (p.onnx) {
       const { writeOnnxExport } = await import('../analysis/resection/export-onnx');
       ctx.log('Writing model.onnx (masks built in)');
-      const o = await writeOnnxExport(p.model, p.mask, out);
+      const o = await writeOnnxExport(p.model, mask, out);
       ctx.log(`Wrote ${o.files.join(', ')}`);
       return { out, ...r, files: [...r.files, ...o.files], onnx: o };
     }

@@ -1,12 +1,12 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { bakeable, exportBaked, exportMasked } from '../../../workers/analysis/resection/export';
+import { bakeable, exportBaked, exportMasked, withFolderEdit } from '../../../workers/analysis/resection/export';
 import { writeOnnxExport } from '../../../workers/analysis/resection/export-onnx';
 import { loadMonetConfig } from '../../../workers/models/monet/config';
 import type { MaskJson } from '../../../workers/analysis/resection/select';
 
-interface Opts { model: string; mask: string; out: string; baked?: boolean; copy?: boolean; recipe?: string; onnx?: boolean }
+interface Opts { model: string; mask: string; out: string; baked?: boolean; copy?: boolean; recipe?: string; onnx?: boolean; inherit: boolean }
 
 /** `resect export`: an edited model as a Hugging Face folder (original files + resect_masks.safetensors + recipe), or baked. */
 export function registerExport(program: Command): void {
@@ -19,10 +19,17 @@ export function registerExport(program: Command): void {
     .option('--baked', 'write a checkpoint with the removal baked into the weights (refused, with the reason, unless exact)')
     .option('--copy', 'copy the original files instead of hard-linking them')
     .option('--recipe <file>', 'JSON merged into resect_recipe.json (what was removed and why, figures)')
-    .option('--onnx', 'also write model.onnx: the edited model as one self-contained ONNX graph (input_ids → logits, masks built in; weights over 1.5 GiB in model.onnx.data)')
+    .option('--onnx', 'also write model.onnx: the edited model as one self-contained ONNX graph (input_ids → logits, masks built in; weights over 1.5 GiB in model.onnx.data) — the form to use outside Resect')
+    .option('--no-inherit', 'when --model is itself an exported folder, leave out the edit it carries (by default it is kept in the new mask)')
+    .addHelpText('after', '\nResect applies an exported folder\'s masks whenever it opens it (Models, perplexity, generate, atlas, forward;\n--no-recipe opens it unedited). Other tools read only the original weights: use --onnx for the edit outside Resect.')
     .action(async (o: Opts) => {
-      const mask = JSON.parse(await readFile(o.mask, 'utf8')) as MaskJson;
-      const recipe = { ...(o.recipe ? JSON.parse(await readFile(o.recipe, 'utf8')) as Record<string, unknown> : {}), maskFile: path.resolve(o.mask), model: path.resolve(o.model) };
+      const given = JSON.parse(await readFile(o.mask, 'utf8')) as MaskJson;
+      const { mask, basedOn } = await withFolderEdit(o.model, given, { inherit: o.inherit });
+      const recipe = {
+        ...(o.recipe ? JSON.parse(await readFile(o.recipe, 'utf8')) as Record<string, unknown> : {}),
+        maskFile: path.resolve(o.mask), model: path.resolve(o.model), ...(basedOn ? { basedOn } : {}),
+      };
+      if (basedOn) process.stderr.write(`resect: ${o.model} carries an edit; the export keeps it (--no-inherit leaves it out)\n`);
       if (o.baked) {
         const { config } = await loadMonetConfig(path.join(o.model, 'config.json'));
         const ok = bakeable(config, mask);
@@ -39,6 +46,7 @@ export function registerExport(program: Command): void {
       const r = await exportMasked(o.model, mask, o.out, { recipe, copy: !!o.copy });
       process.stdout.write(`resect: exported to ${o.out} (${r.linked} linked, ${r.copied} copied): ${r.files.join(', ')}\n`);
       if (o.onnx) await onnx(o.model, mask, o.out);
+      else process.stdout.write('resect: Resect opens this folder with the edit applied; other tools see the original weights — add --onnx for a model.onnx that carries the edit\n');
     });
 }
 

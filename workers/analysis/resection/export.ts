@@ -6,7 +6,9 @@
  *   - `resect_masks.safetensors`: per layer `layers.<l>.experts` (I64 flat ids i·E + j), `layers.<l>.rows`,
  *     `layers.<l>.columns` (I64), and the mask JSON in the metadata key `resect_mask`;
  *   - `resect_recipe.json`: what was removed, why (rule and parameters per edit) and the evaluation figures if run.
- * `readExportedMask(dir)` reads the mask back; running the folder with it equals the in-app masked model.
+ * Resect applies that mask whenever it opens the folder (workers/models/monet/recipe.ts), so the folder opens as the
+edited model; `readExportedMask(dir)` reads it back. Outside Resect, use the ONNX export (export-onnx.ts), which has
+the masks built in.
  *
  * **Baked checkpoint** (only where exact): removing composite experts is not a weight edit in general (spec §3.2:
  * every weight block is shared by a whole row or column of experts, and the stock code assumes gates sum to 1).
@@ -19,12 +21,12 @@ import { copyFile, link, mkdir, readdir, stat, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import { openMonetCheckpoint } from '../../models/monet/checkpoint';
 import { parseMaskJson, type MonetMask } from '../../models/monet/mask';
-import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../engine/safetensors';
+import { writeSafetensors, type TensorToWrite } from '../../engine/safetensors';
+import { hasRecipe, MASKS_FILE, readExportedMask, readFolderRecipe, RECIPE_FILE, unionMasks } from '../../models/monet/recipe';
 import type { MonetConfig } from '../../models/monet/config';
 import type { MaskJson } from './select';
 
-export const MASKS_FILE = 'resect_masks.safetensors';
-export const RECIPE_FILE = 'resect_recipe.json';
+export { MASKS_FILE, RECIPE_FILE, readExportedMask };
 
 export interface ExportOptions {
   /** Copy the original files instead of hard-linking them. */
@@ -110,22 +112,20 @@ async function writeRecipe(out: string, recipe: Record<string, unknown>): Promis
   await writeFileAtomic(path.join(out, RECIPE_FILE), (fh) => fh.writeFile(`${JSON.stringify(recipe, null, 2)}\n`));
 }
 
-/** Reads `resect_masks.safetensors` of an exported folder back into a mask (checked against the folder's config). */
-export async function readExportedMask(dir: string, config: Pick<MonetConfig, 'num_hidden_layers' | 'moe_experts' | 'moe_groups'>): Promise<MonetMask> {
-  const h = await openSafetensors(path.join(dir, MASKS_FILE));
-  try {
-    const json: MaskJson = {};
-    for (const name of h.tensors.keys()) {
-      const m = /^layers\.(\d+)\.(experts|rows|columns)$/.exec(name);
-      if (!m) continue;
-      const ids = Array.from((await h.read(name)) as BigInt64Array, Number);
-      const key = m[2] === 'experts' ? 'layers' : (m[2] as 'rows' | 'columns');
-      (json[key] ??= {})[m[1]!] = ids;
-    }
-    return parseMaskJson(config, json, MASKS_FILE);
-  } finally {
-    await h.close();
-  }
+/**
+ * The mask to export from `model`: `maskJson`, plus the edit the folder already carries when it is itself an export
+ * opened edited (its original weights are linked and its masks file is not, so the edit must travel in the new mask).
+ * `basedOn` is the folder's recipe, for the new recipe.
+ */
+export async function withFolderEdit(model: string, maskJson: MaskJson, o: { inherit: boolean }): Promise<{ mask: MaskJson; basedOn: Record<string, unknown> | null }> {
+  if (!o.inherit || !hasRecipe(model)) return { mask: maskJson, basedOn: null };
+  const ckpt = await openMonetCheckpoint(model);
+  const config = ckpt.config;
+  await ckpt.close();
+  const folder = await readFolderRecipe(model, config);
+  if (!folder) return { mask: maskJson, basedOn: null };
+  const mask = unionMasks(config, folder.mask, parseMaskJson(config, maskJson, 'mask'));
+  return { mask: maskToJson(mask), basedOn: folder.recipe ?? { removed: folder.removed } };
 }
 
 /** Whether a mask can be baked into weights exactly, and why not. */
@@ -133,9 +133,9 @@ export function bakeable(config: Pick<MonetConfig, 'moe_decompose' | 'num_hidden
   const mask = parseMaskJson(config, maskJson, 'mask');
   const pairs = [...mask.values()].some((lm) => lm.experts.length > 0);
   const rows = [...mask.values()].some((lm) => lm.rows.length > 0);
-  if (pairs) return { ok: false, reason: 'the mask removes individual composite experts (i, j); that is not expressible as a weight edit (spec §3.2) — export the masked folder instead' };
-  if (config.moe_decompose === 'vertical') return { ok: false, reason: 'in a VD model no removal is a weight edit: each expert\'s other-side half and bias stay in the mixture (spec §3.2) — export the masked folder instead' };
-  if (rows) return { ok: false, reason: 'an HD row removal leaves the bias terms b2_j of those experts behind (spec §3.2); only HD column removals bake exactly — export the masked folder instead' };
+  if (pairs) return { ok: false, reason: 'the mask removes individual composite experts (i, j); that is not expressible as a weight edit (docs/resection.md, "Export") — export the masked folder instead' };
+  if (config.moe_decompose === 'vertical') return { ok: false, reason: 'in a VD model no removal is a weight edit: each expert\'s other-side half and bias stay in the mixture (docs/resection.md, "Export") — export the masked folder instead' };
+  if (rows) return { ok: false, reason: 'an HD row removal leaves the bias terms b2_j of those experts behind (docs/resection.md, "Export"); only HD column removals bake exactly — export the masked folder instead' };
   return { ok: true };
 }
 

@@ -14,6 +14,7 @@ import { buildMonetHead, buildMonetLayer, ownsRouter } from './layers';
 import { expertBlock, layerMask, type MonetMask } from './mask';
 import { MASKED_SCORE, ropeRow } from './blocks';
 import { hookName, type HookPoint } from './hooks';
+import { readFolderRecipe, RecipeMasks, type FolderRecipe } from './recipe';
 
 export interface LoadOptions {
   /** Execution provider (engine runtime choice; a provider that fails falls back to CPU). Default 'cpu'. */
@@ -26,6 +27,11 @@ export interface LoadOptions {
   /** Layer graphs also output xt / moe (brute-force checks). */
   debug?: boolean;
   signal?: AbortSignal;
+  /**
+   * Apply the edit an exported folder carries (resect_masks.safetensors, recipe.ts) under every forward's masks.
+   * Default true; false opens the folder unedited.
+   */
+  recipe?: boolean;
 }
 
 export interface KvCache {
@@ -110,6 +116,8 @@ export class MonetModel {
   /** Per mask (treated as immutable) and layer, its feeds: built once, not on every forward of a masked pass. */
   private maskFeedCache = new WeakMap<MonetMask, Map<number, Record<string, ort.Tensor>>>();
   private unmaskedFeeds = new Map<number, Record<string, ort.Tensor>>();
+  /** The folder's exported edit, applied under every forward's masks (null: none, or opened unedited). */
+  private recipeMasks: RecipeMasks | null = null;
   /** Layer graphs with an `override` input, by `${layer}:${kind}`, compiled when a splice first asks for one. */
   private overrideLayers = new Map<string, Promise<CompiledGraph>>();
   private runtime: Parameters<typeof compile>[1] = { provider: 'cpu', cache: false };
@@ -118,10 +126,15 @@ export class MonetModel {
 
   get config() { return this.ckpt.config; }
 
+  /** The exported edit this model runs with (null when the folder carries none or was opened unedited). */
+  get recipe(): FolderRecipe | null { return this.recipeMasks?.folder ?? null; }
+
   static async load(dir: string, options: LoadOptions = {}): Promise<MonetModel> {
     const ckpt = await openMonetCheckpoint(dir);
     const model = new MonetModel(ckpt, !!options.debug);
     try {
+      const recipe = options.recipe === false ? null : await readFolderRecipe(dir, ckpt.config);
+      if (recipe) model.recipeMasks = new RecipeMasks(ckpt.config, recipe);
       await model.init(options);
     } catch (e) {
       await model.dispose();
@@ -253,6 +266,7 @@ export class MonetModel {
     const E = c.moe_experts;
     if (req.ids.length !== B * T) throw new RangeError(`forward: ${req.ids.length} ids for batch ${B} × time ${T}`);
     if (T === 0) throw new RangeError('forward: empty input');
+    const masks = this.recipeMasks ? this.recipeMasks.with(req.masks) : req.masks;
     const cache = req.cache ?? null;
     if (cache && cache.batch !== B) throw new RangeError(`forward: cache batch ${cache.batch} ≠ batch ${B}`);
     const P = cache?.length ?? 0;
@@ -325,7 +339,7 @@ export class MonetModel {
         x, ...shared,
         past_k: cache?.k[l] ?? emptyKv,
         past_v: cache?.v[l] ?? emptyKv,
-        ...this.maskFeeds(l, req.masks),
+        ...this.maskFeeds(l, masks),
       };
       if (!ownsRouter(this.ckpt, l)) Object.assign(feeds, gates!);
       const outNames = ['y', 'present_k', 'present_v', ...(ownsRouter(this.ckpt, l) ? ['g1', 'g2'] : []), ...(req.debug ? ['xt', 'moe'] : [])];
