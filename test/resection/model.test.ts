@@ -122,16 +122,23 @@ describe('evaluation and the experiment', () => {
     const t = r.toxicity!;
     expect(t.before.prompts).toBe(2);
     expect(t.before.samplesPerPrompt).toBe(3);
-    expect(t.before.expectedMaxToxicity).toBeGreaterThanOrEqual(0);
-    expect(t.before.toxicityProbability).toBe(t.prompts.filter((p) => p.maxBefore >= 0.5).length / 2);
+    // Presence scores are 0 or 1, so each prompt's max is too, and both figures are the share of prompts with a hit
+    // (the figures against brute force: metrics.test.ts).
+    for (const p of t.prompts) expect([0, 1]).toContain(p.maxBefore);
+    const hits = t.prompts.filter((p) => p.maxBefore === 1).length / 2;
+    expect(t.before.expectedMaxToxicity).toBe(hits);
+    expect(t.before.toxicityProbability).toBe(hits);
     expect(t.helpfulness!.pplAfter).toBeGreaterThan(0);
   });
 
   it('domain-masking experiment gives the Table 11 shape for every domain', async () => {
-    const r = await domainMasking(model, tok, labelledSamples());
+    const r = await domainMasking(model, tok, labelledSamples(), { stats: await collectRoutingStats(model, tok, labelledSamples()) });
     expect(Object.keys(r.domains)).toEqual(['code', 'prose']);
-    for (const d of Object.values(r.domains)) {
-      expect(d).toMatchObject({ experts_removed: expect.any(Number), ppl_before: expect.any(Number), ppl_after: expect.any(Number) });
+    // Each domain's row removes the experts the counts table gives it (the figures themselves: metrics.test.ts).
+    for (const [d, row] of Object.entries(r.domains)) {
+      expect(row.experts_removed).toBe(r.counts.totals[r.counts.domains.indexOf(d)]);
+      expect(row.ppl_after).toBeGreaterThan(1);
+      expect(row.target_rel_increase).toBeCloseTo((row.ppl_after - row.ppl_before) / row.ppl_before, 12);
     }
     expect(r.counts.totals.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
   });
@@ -195,7 +202,8 @@ describe('export', () => {
 describe('scorers', () => {
   it('lexicon: fraction and presence of bad-words hits', async () => {
     const f = await lexiconScorer('fraction');
-    expect(await f.score(['you are an idiot', 'a kind word', ''])).toEqual([0, 0, 0].map((_, k) => (k === 0 ? expect.any(Number) : 0)));
+    // "damn" is on the list, "idiot" is not (so the first text scores 1 hit in 5 words).
+    expect(await f.score(['you are a damn idiot', 'a kind word', ''])).toEqual([1 / 5, 0, 0]);
     const [x] = await f.score(['what the hell, damn it']);
     expect(x).toBeCloseTo(2 / 5, 12);
     const p = await lexiconScorer('presence');
