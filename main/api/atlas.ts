@@ -13,6 +13,7 @@ import { ApiError } from '../../common/api';
 import { openAtlas, type Atlas, type ExpertSummary as ReaderSummary } from '../../workers/analysis/atlas/reader';
 import type { AtlasInfo, Collection } from '../../workers/analysis/atlas/schema';
 import type { AtlasMeta } from '../../workers/analysis/atlas/build';
+import { ensureShippedAtlas } from '../atlas/shipped';
 import type { Backend } from '../backend';
 import { resolveUserPath } from '../workspace/paths';
 import type { Handlers } from './router';
@@ -97,7 +98,8 @@ function collection(db: Database, id: number): Collection {
 }
 
 export const atlasHandlers = {
-  'atlas.list': (_p, b) => {
+  'atlas.list': async (_p, b) => {
+    await ensureShippedAtlas(b.requireWorkspace().dir); // the default model's atlas, on a workspace's first open
     const root = path.join(b.requireWorkspace().dir, 'atlases');
     if (!existsSync(root)) return [];
     const out: AtlasInfo[] = [];

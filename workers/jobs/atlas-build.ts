@@ -32,7 +32,8 @@ export const atlasBuildJob = defineJob({
         ...(p.maxSamples ? { maxSamples: p.maxSamples } : {}), ...(p.context ? { context: p.context } : {}),
         signal: ctx.signal,
         log: (l) => ctx.log(l),
-        onProgress: (q) => ctx.progress(q.tokens, null, 'tokens', `${q.samples} samples, ${q.tokensPerSecond.toFixed(0)} tokens/s`),
+        // Samples of the corpus (counted before the run): a true percentage and time left; tokens in the message.
+        onProgress: (q) => ctx.progress(q.samples, q.totalSamples, 'samples', `${q.tokens.toLocaleString('en-US')} tokens, ${q.tokensPerSecond.toFixed(0)} tokens/s`),
       });
       ctx.log(`Done: ${meta.tokens} tokens, ${meta.samples} samples, ${meta.domains.length} domains, ${meta.tokensPerSecond.toFixed(1)} tokens/s`);
       return { id, dir: outDir, tokens: meta.tokens, samples: meta.samples, tokensPerSecond: meta.tokensPerSecond };

@@ -46,7 +46,7 @@ export const resectionEvaluateJob = defineJob({
         ...(p.context ? { context: p.context } : {}),
         ...(p.toxicity ? { toxicity: { prompts: p.toxicity.prompts, scorer: scorer!, k: p.toxicity.k, n: p.toxicity.n, ...(heldout ? { heldout } : {}) } } : {}),
         signal: ctx.signal, log: (l) => ctx.log(l),
-        onProgress: (done, total, what) => ctx.progress(done, total, 'steps', what),
+        onProgress: (done, total, what) => ctx.progress(done, total, 'tokens', what),
       });
       const chart = r.perplexity ? relIncreaseChartSvg(r.perplexity.rows, r.perplexity.target) : null;
       const result = { ...r, chart, model: p.model, mask: p.mask, edits: p.edits, evaluatedAt: Date.now() };

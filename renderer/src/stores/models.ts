@@ -91,6 +91,14 @@ export const useModels = defineStore('models', () => {
     return d;
   }
 
+  /** Opens an exported folder with or without the edit it carries, in every view and job from now on. */
+  async function setEditApplied(id: string, applied: boolean): Promise<ModelInfo> {
+    const info = await api.request('models.setEditApplied', { id, applied });
+    delete details.value[id];
+    await refresh();
+    return info;
+  }
+
   async function loadMask(id: string, path: string) {
     return api.request('models.loadMask', { id, path });
   }
@@ -168,5 +176,5 @@ export const useModels = defineStore('models', () => {
     if (loaded.value) void refresh().catch(() => undefined);
   });
 
-  return { list, loaded, byId, details, run, generateJob, routeJob, busy, refresh, add, remove, load, loadMask, generate, routeOnly, stop, clearRun };
+  return { list, loaded, byId, details, run, generateJob, routeJob, busy, refresh, add, remove, load, loadMask, setEditApplied, generate, routeOnly, stop, clearRun };
 });
