@@ -8,6 +8,7 @@ import { Router, toApiError } from './api/router';
 import { JobScheduler } from './jobs/scheduler';
 import type { WorkerLauncher } from './jobs/launcher';
 import { Workspace } from './workspace/workspace';
+import { ensureShippedAtlas } from './atlas/shipped';
 import { resolveUserPath } from './workspace/paths';
 import { lockWorkspace, type WorkspaceLock } from './workspace/lock';
 import { jobRegistry } from '../workers/jobs/registry';
@@ -135,6 +136,10 @@ export class Backend {
     ws.jobs.failUnfinished('The backend restarted while the job was queued or running');
     this.workspace = ws;
     this.info = { path: ws.dir, ok: true, error: null };
+    // Expand the default model's shipped atlas in the background (a few seconds, once per workspace); atlas.list waits.
+    void ensureShippedAtlas(ws.dir).then((r) => {
+      if (r.state === 'failed') process.stderr.write(`resect: the shipped atlas could not be installed: ${r.error}\n`);
+    });
     this.scheduler = new JobScheduler({
       workspace: ws,
       launcher: this.opts.launcher,

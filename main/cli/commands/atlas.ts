@@ -9,6 +9,7 @@ import { tokenizerForModel } from '../../../workers/models/monet/session';
 import { buildAtlas } from '../../../workers/analysis/atlas/build';
 import type { AtlasData } from '../../../workers/analysis/atlas/source';
 import { defaultWorkspaceDir } from '../../workspace/paths';
+import { cliProgress } from '../progress';
 import { loadModelForCli, printJson, withDeviceOptions, type DeviceOpts } from '../shared';
 
 interface Opts extends DeviceOpts {
@@ -72,7 +73,7 @@ export function registerAtlas(program: Command): void {
       process.once('SIGTERM', onSignal);
       try {
         const tokenizer = await tokenizerForModel(o.model, model.config);
-        let last = 0;
+        const progress = cliProgress('atlas', 'samples');
         const meta = await buildAtlas({
           model, tokenizer, modelDir: o.model, outDir: path.resolve(o.out), ...(o.name ? { name: o.name } : {}),
           source: {
@@ -84,13 +85,9 @@ export function registerAtlas(program: Command): void {
           ...(o.context ? { context: int('context', o.context, 2) } : {}),
           signal: abort.signal,
           log: (l) => process.stderr.write(`resect: ${l}\n`),
-          onProgress: (p) => {
-            const now = Date.now();
-            if (now - last < 1000) return;
-            last = now;
-            process.stderr.write(`resect: ${p.samples} samples, ${p.tokens} tokens, ${p.tokensPerSecond.toFixed(1)} tokens/s\n`);
-          },
+          onProgress: (p) => progress.update(p.samples, p.totalSamples, `${p.tokens.toLocaleString('en-US')} tokens · ${Math.round(p.tokensPerSecond)} tokens/s`),
         });
+        progress.end();
         const summary = { out: path.resolve(o.out), tokens: meta.tokens, samples: meta.samples, groups: meta.model.routerLayers.length, experts: meta.model.E ** 2, domains: meta.domains, tokensPerSecond: meta.tokensPerSecond };
         if (o.json) printJson(summary);
         else {

@@ -26,6 +26,20 @@ export function formatDuration(seconds: number | null): string {
   return `${h} h ${String(m % 60).padStart(2, '0')} m`;
 }
 
+/**
+ * Time left of a job's progress, only from what is known: a measured rate and a total. Empty while either is unknown
+ * and once the counted work is done (another phase may still run: "0 s left" would be a lie), "under 1 s" near the end.
+ */
+export function formatTimeLeft(p: { done: number; total: number | null; etaSeconds: number | null } | null | undefined): string {
+  if (!p || p.total === null || p.etaSeconds === null || !Number.isFinite(p.etaSeconds) || p.done >= p.total) return '';
+  return p.etaSeconds < 1 ? 'under 1 s' : formatDuration(p.etaSeconds);
+}
+
+/** "46%" of a known total, else ''. */
+export function formatPercent(done: number, total: number | null): string {
+  return total && total > 0 ? `${Math.min(100, Math.floor((100 * done) / total))}%` : '';
+}
+
 export function formatClock(epochMs: number | null): string {
   if (epochMs == null) return '';
   return new Date(epochMs).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });

@@ -22,7 +22,8 @@ import type { MonetModel } from '../../models/monet/model';
 import type { TextTokenizer } from '../../tokenizer';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../engine/safetensors';
 import { AtlasAccumulator, DEFAULT_ACCUMULATOR_OPTIONS, histogramEdges, type AccumulatorOptions, type AccumulatorState } from './accumulator';
-import { describeData, openSource, type SourceOptions } from './source';
+import { CONTEXTS_INDEXES, CONTEXTS_TABLES, INSERT_OCC, INSERT_TOP } from './contexts-db';
+import { countSamples, describeData, openSource, type SourceOptions } from './source';
 
 export const ATLAS_FORMAT = 1;
 
@@ -49,7 +50,8 @@ export interface BuildAtlasOptions {
   resume?: boolean;
   /** Context window around a top token: tokens before and after. */
   window?: [number, number];
-  onProgress?: (p: { tokens: number; samples: number; tokensPerSecond: number }) => void;
+  /** After each batch: tokens and samples so far, of `totalSamples` (counted before the run). */
+  onProgress?: (p: { tokens: number; samples: number; totalSamples: number; tokensPerSecond: number }) => void;
   log?: (line: string) => void;
   signal?: AbortSignal;
   /** Tests: throw after this many samples are consumed (a simulated crash after a checkpoint). */
@@ -72,6 +74,8 @@ export interface AtlasMeta {
   durationMs: number;
   tokensPerSecond: number;
   outputDirection: string;
+  /** Set when the atlas was expanded from a compact pack (compact.ts): top contexts trimmed to contextsPerExpert. */
+  compact?: { format: number; contextsPerExpert: number; fullBytes: number; modelDigest?: string };
 }
 
 interface Chunk { sample: number; start: number; ids: number[]; domain: number; y: number; skipFirst: boolean }
@@ -123,6 +127,8 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
     rmSync(ckptFile, { force: true });
   }
 
+  // Counted first (one quick pass over the text) so that progress is a share of the real work, not an open count.
+  const totalSamples = o.onProgress ? await countSamples(o.source, maxSamples) : 0;
   const t0 = performance.now();
   const elapsed = () => elapsedBefore + (performance.now() - t0);
   const startTokens = acc.tokens;
@@ -174,7 +180,7 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
   const addBos = tokenizer.addBos && tokenizer.bosId !== null;
   const afterFlush = async (consumed: number) => {
     acc.samples = consumed;
-    o.onProgress?.({ tokens: acc.tokens, samples: acc.samples, tokensPerSecond: rate() });
+    o.onProgress?.({ tokens: acc.tokens, samples: acc.samples, totalSamples, tokensPerSecond: rate() });
     if (checkpointEvery > 0 && acc.samples - lastCheckpoint >= checkpointEvery) await checkpoint();
     if (o.crashAfterSamples !== undefined && acc.samples >= o.crashAfterSamples) throw new Error(`simulated crash after ${acc.samples} samples`);
   };
@@ -204,7 +210,7 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
   }
   if (pending.length) await flush();
   acc.samples = ordinal;
-  o.onProgress?.({ tokens: acc.tokens, samples: acc.samples, tokensPerSecond: rate() });
+  o.onProgress?.({ tokens: acc.tokens, samples: acc.samples, totalSamples, tokensPerSecond: rate() });
   const durationMs = elapsed();
   o.log?.(`Accumulated ${acc.tokens} tokens of ${acc.samples} samples (${rate().toFixed(1)} tokens/s this run)`);
 
@@ -331,14 +337,9 @@ async function writeContexts(o: BuildAtlasOptions, acc: AtlasAccumulator, window
   try {
     db.pragma('journal_mode = OFF');
     db.pragma('synchronous = OFF');
-    db.exec(`
-      CREATE TABLE occ (id INTEGER PRIMARY KEY, sample INTEGER NOT NULL, ref INTEGER NOT NULL, pos INTEGER NOT NULL, domain TEXT NOT NULL,
-                        left TEXT NOT NULL, token TEXT NOT NULL, right TEXT NOT NULL, token_id INTEGER NOT NULL);
-      CREATE TABLE top (grp INTEGER NOT NULL, expert INTEGER NOT NULL, rank INTEGER NOT NULL, score REAL NOT NULL, occ INTEGER NOT NULL,
-                        PRIMARY KEY (grp, expert, rank)) WITHOUT ROWID;
-    `);
+    db.exec(CONTEXTS_TABLES);
     const occId = new Map<string, number>();
-    const insOcc = db.prepare('INSERT INTO occ (id, sample, ref, pos, domain, left, token, right, token_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    const insOcc = db.prepare(INSERT_OCC);
     const { tokenizer } = o;
     let next = 1;
     const tx = db.transaction((rows: unknown[][]) => { for (const r of rows) insOcc.run(...r); });
@@ -369,7 +370,7 @@ async function writeContexts(o: BuildAtlasOptions, acc: AtlasAccumulator, window
     }
     tx(rows);
     if (need.size > 0) throw new Error(`the data changed while the atlas was built: ${need.size} samples with top contexts were not found again`);
-    const insTop = db.prepare('INSERT INTO top (grp, expert, rank, score, occ) VALUES (?, ?, ?, ?, ?)');
+    const insTop = db.prepare(INSERT_TOP);
     db.transaction(() => {
       acc.groups.forEach((g, r) => {
         for (let id = 0; id < E * E; id++) {
@@ -378,12 +379,7 @@ async function writeContexts(o: BuildAtlasOptions, acc: AtlasAccumulator, window
         }
       });
     })();
-    db.exec(`
-      CREATE INDEX occ_token ON occ (token);
-      CREATE INDEX top_occ ON top (occ);
-      CREATE VIRTUAL TABLE occ_fts USING fts5(left, token, right, content='occ', content_rowid='id', tokenize='unicode61 remove_diacritics 2');
-      INSERT INTO occ_fts(occ_fts) VALUES ('rebuild');
-    `);
+    db.exec(CONTEXTS_INDEXES);
   } finally {
     db.close();
   }

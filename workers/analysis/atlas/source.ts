@@ -75,3 +75,10 @@ export async function* openSource(o: SourceOptions): AsyncGenerator<AtlasSample>
     db.close();
   }
 }
+
+/** Samples the source yields (filters applied), at most `max`: one streaming pass, so progress can show a true percentage. */
+export async function countSamples(o: SourceOptions, max = Number.POSITIVE_INFINITY): Promise<number> {
+  let n = 0;
+  for await (const _ of openSource(o)) if (++n >= max) break;
+  return n;
+}

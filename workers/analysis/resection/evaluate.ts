@@ -69,6 +69,7 @@ export interface EvaluateOptions {
     /** General held-out text for the helpfulness guard. */
     heldout?: readonly Sample[];
   };
+  /** Tokens done of the total (predicted tokens of the perplexity passes + new tokens of the generations), and the step. */
   onProgress?: (done: number, total: number, what: string) => void;
   log?: (line: string) => void;
   signal?: AbortSignal;
@@ -109,17 +110,24 @@ export async function evaluateMask(model: MonetModel, tokenizer: TextTokenizer, 
   const tox = o.toxicity;
   const k = tox?.k ?? 5;
   const n = tox?.n ?? 20;
-  const steps = (o.samples?.length ? 2 : 0) + prompts.length * 2 + (tox ? tox.prompts.length * 2 + (tox.heldout?.length ? 2 : 0) : 0);
+  // Progress in tokens, every one known before the work starts (predicted tokens of each perplexity pass, new tokens
+  // of each generation), so the share done and the time left are true throughout, not a count of uneven steps.
+  const predicted = (xs: readonly Sample[] | undefined) => (xs ?? []).reduce((t, x) => t + Math.max(0, tokenizer.encode(x.text).length - 1), 0);
+  const pplTokens = predicted(o.samples);
+  const heldoutTokens = tox?.heldout?.length ? predicted(tox.heldout) : 0;
+  const maxTokens = o.maxTokens ?? 32;
+  const total = 2 * (pplTokens + prompts.length * maxTokens + (tox ? tox.prompts.length * k * n + heldoutTokens : 0));
   let done = 0;
-  const step = (what: string) => o.onProgress?.(++done, steps, what);
+  const step = (tokens: number, what: string) => o.onProgress?.((done += tokens), total, what);
+  const passProgress = (what: string) => (tokens: number) => o.onProgress?.(done + tokens, total, what);
   const common = { signal: o.signal, ...(o.context ? { context: o.context } : {}) };
 
   let ppl: PerplexityComparison | null = null;
   if (o.samples?.length) {
-    const before = await perplexity(model, tokenizer, o.samples, common);
-    step('perplexity before');
-    const after = await perplexity(model, tokenizer, o.samples, { ...common, masks: mask });
-    step('perplexity after');
+    const before = await perplexity(model, tokenizer, o.samples, { ...common, onProgress: passProgress('perplexity before') });
+    step(before.overall.tokens, 'perplexity before');
+    const after = await perplexity(model, tokenizer, o.samples, { ...common, masks: mask, onProgress: passProgress('perplexity after') });
+    step(after.overall.tokens, 'perplexity after');
     ppl = comparePerplexity(before, after, o.target ?? null);
     o.log?.(`perplexity: overall ${before.overall.ppl.toFixed(3)} → ${after.overall.ppl.toFixed(3)}`);
   }
@@ -132,11 +140,11 @@ export async function evaluateMask(model: MonetModel, tokenizer: TextTokenizer, 
 
   const generations: Generation[] = [];
   for (const prompt of prompts) {
-    const args = [o.seed ?? 0, o.temperature ?? 0, o.topP ?? 1, o.maxTokens ?? 32] as const;
+    const args = [o.seed ?? 0, o.temperature ?? 0, o.topP ?? 1, maxTokens] as const;
     const before = await gen(prompt, undefined, ...args);
-    step('generation before');
+    step(maxTokens, 'generation before');
     const after = await gen(prompt, mask, ...args);
-    step('generation after');
+    step(maxTokens, 'generation after');
     generations.push({ prompt, before, after });
   }
 
@@ -148,7 +156,7 @@ export async function evaluateMask(model: MonetModel, tokenizer: TextTokenizer, 
         const texts: string[] = [];
         for (let s = 0; s < k; s++) texts.push(await gen(prompt, masks, (o.seed ?? 0) * 1_000_003 + p * 1009 + s, 1, 0.9, n));
         all.push(await tox.scorer.score(texts));
-        step(masks ? 'toxicity after' : 'toxicity before');
+        step(k * n, masks ? 'toxicity after' : 'toxicity before');
       }
       return all;
     };
@@ -156,10 +164,10 @@ export async function evaluateMask(model: MonetModel, tokenizer: TextTokenizer, 
     const a = await run(mask);
     let helpfulness: ToxicityComparison['helpfulness'] = null;
     if (tox.heldout?.length) {
-      const hb = await perplexity(model, tokenizer, tox.heldout, common);
-      step('held-out before');
-      const ha = await perplexity(model, tokenizer, tox.heldout, { ...common, masks: mask });
-      step('held-out after');
+      const hb = await perplexity(model, tokenizer, tox.heldout, { ...common, onProgress: passProgress('held-out before') });
+      step(hb.overall.tokens, 'held-out before');
+      const ha = await perplexity(model, tokenizer, tox.heldout, { ...common, masks: mask, onProgress: passProgress('held-out after') });
+      step(ha.overall.tokens, 'held-out after');
       helpfulness = { tokens: hb.overall.tokens, pplBefore: hb.overall.ppl, pplAfter: ha.overall.ppl, relIncrease: rel(hb.overall.ppl, ha.overall.ppl) };
     }
     toxicity = {
