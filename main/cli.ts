@@ -6,6 +6,13 @@ import { Command } from 'commander';
 import { VERSION } from './backend';
 import { commands } from './cli/commands';
 
+// `resect jobs | head`: the reader may close the pipe before we are done. That ends the output, not in an error:
+// exit quietly instead of printing an EPIPE stack (any other stdout error still throws).
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
+
 const program = new Command('resect')
   .description('Resect: surgery on monosemantic language models')
   .version(VERSION, '-v, --version', 'print the version')

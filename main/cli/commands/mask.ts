@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
 import path from 'node:path';
 import { atlasRoutingStats } from '../../../workers/analysis/resection/atlas-adapter';
-import { select, type Scope, type SelectionRule } from '../../../workers/analysis/resection/select';
+import { select, type Scope, type Selection, type SelectionRule } from '../../../workers/analysis/resection/select';
 import { openScorer } from '../../../workers/analysis/resection/scorers';
 import { fieldOf, readJsonlRows, requireText } from '../../../workers/data/jsonl';
 import { formatCounts } from './experiment';
@@ -55,15 +55,44 @@ function registerScore(program: Command): void {
     });
 }
 
+/** Per domain, the share of its routing mass the chosen experts carry (mean over groups), as the app's preview shows it. */
+export interface MassRemoved {
+  domains: { domain: string; share: number }[];
+  /** Domain rule: the target's share against the other domains' mean (null without a target or when the others are 0). */
+  target: { domain: string; share: number; othersMean: number; ratio: number | null } | null;
+}
+
+export function routingMassRemoved(m: Selection['massShare'], target: string | null): MassRemoved {
+  const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+  const domains = m.domains.map((domain, k) => ({ domain, share: mean(m.table[k] ?? []) }));
+  const k = target === null ? -1 : domains.findIndex((d) => d.domain === target);
+  if (k < 0) return { domains, target: null };
+  const othersMean = mean(domains.filter((_, d) => d !== k).map((d) => d.share));
+  const share = domains[k]!.share;
+  return { domains, target: { domain: target!, share, othersMean, ratio: othersMean > 0 ? share / othersMean : null } };
+}
+
+export function formatMassRemoved(r: MassRemoved): string {
+  if (!r.domains.length) return '';
+  const pct = (x: number) => `${(100 * x).toFixed(x > 0 && x < 0.001 ? 3 : 2)}%`;
+  const width = Math.max(...r.domains.map((d) => d.domain.length));
+  const lines = ['Routing mass removed (share of each domain\'s routing mass the chosen experts carry, mean over groups):'];
+  for (const d of r.domains) lines.push(`  ${d.domain.padEnd(width)}  ${pct(d.share).padStart(8)}`);
+  if (r.target) {
+    lines.push(`${r.target.domain}: ${pct(r.target.share)} against ${pct(r.target.othersMean)} for the other domains' mean (${r.target.ratio === null ? '∞' : `${r.target.ratio.toFixed(1)}×`})`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 /** `resect mask`: choose experts from an atlas by domain (skew rule) or score correlation (τ) and write a mask file. */
 export function registerMask(program: Command): void {
   registerScore(program);
   program
     .command('mask')
     .description('choose experts from an atlas (domain skew rule, or Pearson correlation with a score above τ) and write a mask JSON')
-    .requiredOption('--atlas <dir>', 'a built atlas folder (resect atlas build) or a resection routing-statistics folder')
+    .requiredOption('--atlas <dir>', 'an atlas folder built by `resect atlas --out <dir>` (or a resection routing-statistics folder)')
     .option('--domain <name>', 'remove the experts specialised in this domain (skew rule)')
-    .option('--score-field <f>', 'remove the experts whose routing correlates with this score (the atlas must have been built with it)')
+    .option('--score-field <f>', 'remove the experts whose routing correlates with this score (the atlas must have been built with `resect atlas --score-field <f>`; `resect score` adds a toxicity field to a JSONL file)')
     .option('--tau <t>', 'correlation threshold for --score-field (the paper: 0.2, 0.1, 0.05)')
     .option('--ratio <r>', 'skew rule: top domain mean ≥ r × the next domain (default 2, the paper)', '2')
     .option('--min-mass <m>', 'skew rule: and at least this mean routing probability (default 0)', '0')
@@ -71,6 +100,7 @@ export function registerMask(program: Command): void {
     .option('--layer <l>', 'the layer for --scope layer')
     .requiredOption('--out <file>', 'mask JSON to write: {"groups"|"layers": {"<index>": [flat ids i*E+j]}}')
     .option('--json', 'print the selection summary as JSON')
+    .addHelpText('after', '\nNext: `resect perplexity --model DIR --data FILE --mask MASK.json` measures the edit, `resect export --model DIR\n--mask MASK.json --out DIR` writes the edited model. Routing groups are numbered from 1 (G1, G2, …) in the output,\nas in the app; the mask JSON keys are 0-based indices.')
     .action(async (o: Opts) => {
       if ((o.domain === undefined) === (o.scoreField === undefined)) throw new InvalidArgumentError('give exactly one of --domain or --score-field');
       if (o.scoreField !== undefined && o.tau === undefined) throw new InvalidArgumentError('--score-field needs --tau');
@@ -91,11 +121,13 @@ export function registerMask(program: Command): void {
       }
       await writeFile(o.out, `${JSON.stringify(sel.mask)}\n`);
       const perGroup = Array.from({ length: stats.groups }, (_, g) => sel.experts.filter((e) => e.group === g).length);
+      const mass = routingMassRemoved(sel.massShare, o.domain ?? null);
       if (o.json) {
-        process.stdout.write(`${JSON.stringify({ out: o.out, experts: sel.experts.length, perGroup, rule: sel.rule, source: sel.source, counts: sel.counts ?? null })}\n`);
+        process.stdout.write(`${JSON.stringify({ out: o.out, experts: sel.experts.length, perGroup, rule: sel.rule, source: sel.source, counts: sel.counts ?? null, massShare: sel.massShare, massRemoved: mass })}\n`);
         return;
       }
       if (sel.counts) process.stdout.write(formatCounts(sel.counts));
-      process.stdout.write(`${sel.experts.length} experts (per group: ${perGroup.join(', ')}) of ${stats.experts ** 2} per group → ${o.out}\n`);
+      process.stdout.write(formatMassRemoved(mass));
+      process.stdout.write(`${sel.experts.length} experts (per group: ${perGroup.map((n, g) => `G${g + 1} ${n}`).join(', ')}) of ${stats.experts ** 2} per group → ${o.out}\n`);
     });
 }

@@ -48,7 +48,7 @@ function registerTrainCommand(program: Command): void {
     .option('--seq-len <n>', 'tokens per sequence', int)
     .option('--accumulate <n>', 'micro-batches per step (gradient accumulation)', int)
     .option('--lr <x>', 'peak learning rate', num)
-    .option('--lambda <x>', 'weight of the uniformity and ambiguity losses (spec §4.1: 1e-3)', num)
+    .option('--lambda <x>', 'weight of the uniformity and ambiguity losses (default 1e-3, the Monet paper; docs/training.md)', num)
     .option('--embed-std <x>', 'std of the embedding initialisation', num)
     .option('--domain-balance <alpha>', 'sample training windows per domain ∝ (domain tokens)^alpha: 1 by size, 0 every domain alike, 0.5 in between (default: uniform windows over all documents)', num)
     .option('--eval-every <n>', 'validation interval in steps', int)
