@@ -53,7 +53,7 @@ describe('activation cache', () => {
     expect(listCaches(tmp).map((m) => m.key)).toContain(c.manifest.key);
   });
 
-  it('statistics and the dataset normalization (E‖x − mean‖ → 1) describe the stored values', () => {
+  it('statistics and the dataset normalizations fitted over the whole cache describe the stored values', () => {
     const c = ActivationCache.open(dir);
     const x = fp16(data);
     const mean = new Float64Array(d);
@@ -66,9 +66,14 @@ describe('activation cache', () => {
     }
     c.manifest.stats!.mean.forEach((m, j) => expect(m).toBeCloseTo(mean[j]!, 9));
     expect(c.manifest.stats!.meanCenteredNorm).toBeCloseTo(centered, 9);
-    const norm = c.normalization;
+    expect(c.normalization).toBeUndefined(); // the trainer fits its own unless asked
+    const norm = ActivationCache.open(dir, { normalize: { mode: 'dataset-centered', target: 1 } }).normalization!;
     expect(norm.kind).toBe('dataset-scale');
     expect(norm.scale * centered).toBeCloseTo(1, 9);
+    expect(Array.from(norm.mean!)).toEqual(c.manifest.stats!.mean.map(Math.fround));
+    let plain = 0;
+    for (let r = 0; r < n; r++) plain += Math.hypot(...x.subarray(r * d, (r + 1) * d)) / n;
+    expect(ActivationCache.open(dir, { normalize: { mode: 'dataset', target: 2 } }).normalization!.scale * plain).toBeCloseTo(2, 9);
   });
 
   it('batches: full batches of stored rows, shuffled across chunks, fixed by the seed, resumable at any batch', async () => {

@@ -19,7 +19,8 @@ import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { mulberry32 } from '../engine';
 import { float16BitsToFloat32, float32ToFloat16Bit, openSafetensors, writeSafetensors } from '../engine/safetensors';
-import type { SaeHook, SaeNormalization } from './types';
+import type { NormalizeMode } from './train-source';
+import type { ActivationSource, SaeHook, SaeNormalization } from './types';
 
 export const CACHE_FORMAT = 1;
 /** Target size of one chunk file (fp16). */
@@ -240,21 +241,30 @@ function shuffled(n: number, seed: number): Uint32Array {
 export interface CacheReadOptions {
   /** Chunks shuffled together (default 4: ≈ 64 MiB of fp16). */
   poolChunks?: number;
+  /**
+   * Offer the trainer a normalization fitted over the whole cache in the trainer's mode (train-source.ts
+   * NormalizeMode), instead of its fit on a sample: `dataset` E‖x‖ → target, `dataset-centered` E‖x − mean‖ → target,
+   * `per-token`, `none`.
+   */
+  normalize?: { mode: NormalizeMode; target: number };
 }
 
 /**
  * A complete cache, read as the trainer's activation source (`{ dIn, numTokens, batches }`, workers/sae/types.ts
  * ActivationSource) and sequentially for evaluation.
  */
-export class ActivationCache {
+export class ActivationCache implements ActivationSource {
   readonly dIn: number;
   readonly numTokens: number;
+  /** The fitted normalization when `normalize` was asked for (the trainer then uses it as is). */
+  readonly normalization?: SaeNormalization;
   private readonly poolChunks: number;
 
   private constructor(readonly dir: string, readonly manifest: CacheManifest, o: CacheReadOptions) {
     this.dIn = manifest.dIn;
     this.numTokens = manifest.numTokens;
     this.poolChunks = Math.max(1, o.poolChunks ?? 4);
+    if (o.normalize) this.normalization = cacheNormalization(manifest, o.normalize.mode, o.normalize.target);
   }
 
   static open(dir: string, o: CacheReadOptions = {}): ActivationCache {
@@ -266,11 +276,6 @@ export class ActivationCache {
 
   get hook(): SaeHook { return this.manifest.hook; }
   get excludeBos(): boolean { return this.manifest.excludeBos; }
-
-  /** The dataset-level normalization GBA expects (spec gba.md §5.3): centered, one scale so that E‖x − mean‖ = 1. */
-  get normalization(): SaeNormalization {
-    return cacheNormalization(this.manifest, { center: true, target: 1 });
-  }
 
   /** One epoch of full batches [batchSize, dIn], shuffled across chunks (see the file comment); `startBatch` skips. */
   async *batches(batchSize: number, seed: number, startBatch = 0): AsyncIterable<Float32Array> {
@@ -320,11 +325,15 @@ export class ActivationCache {
   }
 }
 
-/** A dataset-level normalization from a cache's statistics: x_norm = (x − mean)·scale with E‖x_norm‖ = target
- * (`center: false`: no mean, E‖x‖·scale = target). */
-export function cacheNormalization(m: Pick<CacheManifest, 'stats' | 'dIn'>, o: { center: boolean; target: number }): SaeNormalization {
+/** A normalization from a cache's statistics (whole cache, not a sample), in the trainer's modes:
+ * `dataset`: x·scale with E‖x‖·scale = target; `dataset-centered`: (x − mean)·scale with E‖x − mean‖·scale = target;
+ * `per-token`: every row to norm target; `none`. */
+export function cacheNormalization(m: Pick<CacheManifest, 'stats'>, mode: NormalizeMode, target: number): SaeNormalization {
+  if (mode === 'none') return { kind: 'none', scale: 1 };
+  if (mode === 'per-token') return { kind: 'per-token', scale: target };
   if (!m.stats) throw new Error('the activation cache has no statistics (incomplete capture)');
-  const norm = o.center ? m.stats.meanCenteredNorm : m.stats.meanNorm;
-  const scale = norm > 0 ? o.target / norm : 1;
-  return o.center ? { kind: 'dataset-scale', mean: Float32Array.from(m.stats.mean), scale } : { kind: 'dataset-scale', scale };
+  const center = mode === 'dataset-centered';
+  const norm = center ? m.stats.meanCenteredNorm : m.stats.meanNorm;
+  const scale = norm > 0 ? target / norm : 1;
+  return center ? { kind: 'dataset-scale', mean: Float32Array.from(m.stats.mean), scale } : { kind: 'dataset-scale', scale };
 }

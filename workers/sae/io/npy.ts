@@ -60,7 +60,7 @@ export class NpyMatrix {
     }
   }
 
-  private decode(bytes: Uint8Array, out: Float32Array): void {
+  private decode(bytes: Uint8Array, out: Float32Array<ArrayBuffer>): void {
     const aligned = new Uint8Array(bytes); // typed views need aligned offsets
     const b = aligned.buffer;
     switch (this.header.dtype) {
