@@ -224,13 +224,9 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
   await writeSafetensors(path.join(o.outDir, 'stats.safetensors'), tensors, { metadata: { format: String(ATLAS_FORMAT) } });
 
   await writeContexts(o, acc, window, maxSamples);
-  const vocab = Array.from({ length: c.vocab_size }, (_, id) => {
-    try {
-      return tokenizer.decode([id]);
-    } catch {
-      return tokenizer.idToToken(id) ?? `<${id}>`;
-    }
-  });
+  // Partial UTF-8 tokens as byte tokens (<0xE2>), not the "�" decoding them alone gives.
+  const { tokenLabel } = await import('../../tokenizer/display');
+  const vocab = Array.from({ length: c.vocab_size }, (_, id) => tokenLabel(tokenizer, id));
   await writeJsonAtomic(path.join(o.outDir, 'vocab.json'), vocab);
 
   const id = o.id ?? path.basename(o.outDir);

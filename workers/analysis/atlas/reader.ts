@@ -308,8 +308,34 @@ export class Atlas {
     }
     const order = Array.from(logits.keys()).sort((a, b) => logits[b]! - logits[a]! || a - b);
     const vocab = this.vocabulary();
-    const item = (t: number) => ({ id: t, text: vocab[t] ?? `<${t}>`, logit: logits[t]! });
-    return { top: order.slice(0, k).map(item), bottom: order.slice(-k).reverse().map(item) };
+    const top = order.slice(0, k);
+    const bottom = order.slice(-k).reverse();
+    const stored = (t: number) => vocab[t] ?? `<${t}>`;
+    const relabel = [...top, ...bottom].some((t) => stored(t).includes('\uFFFD')) ? await this.byteLabels() : null;
+    const item = (t: number) => {
+      const v = stored(t);
+      return { id: t, text: relabel && v.includes('\uFFFD') ? relabel(t) : v, logit: logits[t]! };
+    };
+    return { top: top.map(item), bottom: bottom.map(item) };
+  }
+
+  /**
+   * Atlases built before vocab.json named partial UTF-8 tokens as byte tokens hold "�" for them: relabel those from
+   * the model's tokenizer (null when it cannot be read; the stored text is shown then).
+   */
+  private byteLabelsOnce: Promise<((id: number) => string) | null> | null = null;
+  private byteLabels(): Promise<((id: number) => string) | null> {
+    this.byteLabelsOnce ??= (async () => {
+      try {
+        const { loadTokenizer } = await import('../../tokenizer');
+        const { tokenLabel } = await import('../../tokenizer/display');
+        const tok = await loadTokenizer(this.meta.model.dir, { addBos: false });
+        return (id: number) => tokenLabel(tok, id);
+      } catch {
+        return null;
+      }
+    })();
+    return this.byteLabelsOnce;
   }
 
   private vocabulary(): string[] {
