@@ -104,10 +104,17 @@ describe('resection API', () => {
 
     const ev = await call('resection.evaluate', {
       model, data: { kind: 'jsonl', path: data, textField: 'text' }, target: 'code', prompts: ['int x'], maxTokens: 4,
-      toxicity: { prompts: ['you '], scorer: 'lexicon', k: 2, n: 4 },
+      toxicity: { prompts: ['you '], scorer: 'lexicon', k: 2, n: 4 }, atlases: [statsDir],
     });
     const job = await waitJob(ev.jobId);
     expect(job.state, job.error ?? '').toBe('succeeded');
+    // Every domain measured, with its tokens; the tiny corpus is under the default budget and the routing pass does
+    // not record its text: both said with the figures, not only in the log.
+    const w = job.result as { draw: { tokens_per_domain: number; domains: { domain: string; tokens: number; short: boolean }[] }; warnings: string[] };
+    expect(w.draw.tokens_per_domain).toBe(6000);
+    expect(w.draw.domains.map((x) => [x.domain, x.short])).toEqual([['code', true], ['prose', true]]);
+    expect(w.warnings.join('\n')).toMatch(/code \(the target\) has only \d+ tokens, under the budget of 6,000/);
+    expect(w.warnings.join('\n')).toMatch(/does not say what text it was built on/);
     const r = job.result as { perplexity: { rows: { domain: string; pplBefore: number; pplAfter: number }[]; targetRelIncrease: number }; chart: string; generations: unknown[]; toxicity: { before: { prompts: number } } };
     expect(r.perplexity.rows.map((x) => x.domain)).toEqual(['code', 'prose']);
     expect(r.perplexity.rows[0]!.pplAfter).not.toBe(r.perplexity.rows[0]!.pplBefore);
@@ -128,7 +135,11 @@ describe('resection API', () => {
   });
 
   it('runs the domain-masking experiment as a job (atlas built in the workspace)', async () => {
-    const job = await call('jobs.start', { kind: 'resection.experiment', params: { model, data: { kind: 'jsonl', path: data, textField: 'text' } } });
+    // Under the default budget (6,000 tokens per domain) the tiny corpus is refused; with a smaller one it runs.
+    const refused = await waitJob((await call('jobs.start', { kind: 'resection.experiment', params: { model, data: { kind: 'jsonl', path: data, textField: 'text' } } })).id);
+    expect(refused.state).toBe('failed');
+    expect(refused.error).toMatch(/under the budget of 6,000 per domain/);
+    const job = await call('jobs.start', { kind: 'resection.experiment', params: { model, data: { kind: 'jsonl', path: data, textField: 'text' }, tokensPerDomain: 100 } });
     const done = await waitJob(job.id);
     expect(done.state, done.error ?? '').toBe('succeeded');
     const r = done.result as {
@@ -142,6 +153,8 @@ describe('resection API', () => {
     expect(r.atlas).toBe(path.join(work, 'ws', 'atlases', `experiment-${job.id}`));
     expect(r.evaluated).toBeGreaterThan(0);
     expect(r.counts.domains.sort()).toEqual(['code', 'prose']);
+    expect((done.result as { draw: { domains: { domain: string }[] } }).draw.domains.map((x) => x.domain)).toEqual(['code', 'prose']);
+    expect((r.domains.code as unknown as { ci: { pass_share: number } }).ci.pass_share).toBeGreaterThanOrEqual(0);
     expect(r.source).toMatch(/^atlas:/);
     expect(existsSync(path.join(work, 'ws', 'atlases', `experiment-${job.id}`, 'meta.json'))).toBe(true);
   });

@@ -43,13 +43,23 @@ afterAll(async () => {
 describe('resect experiment domain-masking', () => {
   it('--json prints the per-domain table from an atlas it builds', async () => {
     const atlas = path.join(tmp, 'atlas');
-    const { stdout, stderr } = await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--json', '--threads', '1']);
+    // The tiny corpus has about 240 tokens per domain: the default budget (6,000) is refused, naming the domains.
+    await expect(cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', path.join(tmp, 'unused'), '--threads', '1'])).rejects.toThrow(/code has only \d+ tokens, under the budget of 6,000 per domain[\s\S]*--allow-short/);
+    const T = ['--tokens-per-domain', '100'];
+    const { stdout, stderr } = await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, ...T, '--json', '--threads', '1']);
     // stdout is the JSON alone; progress still goes to stderr.
-    expect(stderr).toMatch(/resect: building an atlas[\s\S]*resect: evaluating on 6 samples/);
+    expect(stderr).toMatch(/resect: evaluation text: 100 tokens per domain, seed 0[\s\S]*resect: building an atlas[\s\S]*resect: evaluating on \d+ samples/);
     const r = JSON.parse(stdout) as { domains: Record<string, Record<string, number> & { others_rel_increase: Record<string, number> }> };
     expect(Object.keys(r.domains)).toEqual(['code', 'prose']);
     for (const [name, d] of Object.entries(r.domains)) {
-      expect(Object.keys(d).sort()).toEqual(['experts_removed', 'others_mean_rel_increase', 'others_rel_increase', 'ppl_after', 'ppl_before', 'selectivity', 'target_rel_increase']);
+      expect(Object.keys(d).sort()).toEqual(['ci', 'experts_removed', 'others_mean_rel_increase', 'others_rel_increase', 'ppl_after', 'ppl_before', 'selectivity', 'target_rel_increase', 'tokens']);
+      // 95 % bootstrap intervals travel in --json and bracket the figures.
+      const ci = (d as unknown as { ci: { target_rel_increase: [number, number]; others_mean_rel_increase: [number, number]; pass_share: number } }).ci;
+      expect(ci.target_rel_increase[0]).toBeLessThanOrEqual(d.target_rel_increase! + 1e-12);
+      expect(ci.target_rel_increase[1]).toBeGreaterThanOrEqual(d.target_rel_increase! - 1e-12);
+      expect(ci.others_mean_rel_increase[0]).toBeLessThanOrEqual(d.others_mean_rel_increase! + 1e-12);
+      expect(ci.pass_share).toBeGreaterThanOrEqual(0);
+      expect(d.tokens).toBeGreaterThanOrEqual(100);
       // The breakdown names every other domain, and ΔOthers is its mean.
       const others = Object.values(d.others_rel_increase);
       expect(Object.keys(d.others_rel_increase)).toEqual(['code', 'prose'].filter((x) => x !== name));
@@ -67,34 +77,42 @@ describe('resect experiment domain-masking', () => {
     const sim = (JSON.parse(stdout) as { similarity: { domains: string[]; groups: number[][][] } }).similarity;
     expect(sim.domains.sort()).toEqual(['code', 'prose']);
     expect(sim.groups).toHaveLength(2);
-    // The atlas is built on the samples not evaluated (the second half of each domain), never on the evaluated ones.
-    const j = JSON.parse(stdout) as { atlas: { samples: number }; evaluation: { samples: number } };
-    expect(j.evaluation.samples).toBe(6);
+    // The atlas is built on the documents not evaluated, never on the evaluated ones; the draw is reported per domain.
+    const j = JSON.parse(stdout) as { atlas: { samples: number; overlap: { known: boolean; overlapping: number } }; evaluation: { samples: number; draw: { domains: { domain: string; tokens: number; short: boolean }[] } }; summary: { passing_ci: number[]; median_selectivity_ci: unknown[] } };
+    expect(j.evaluation.draw.domains.map((x) => x.domain)).toEqual(['code', 'prose']);
+    expect(j.evaluation.draw.domains.every((x) => x.tokens >= 100 && !x.short)).toBe(true);
+    expect(j.atlas.overlap).toMatchObject({ known: true, overlapping: 0 });
+    expect(j.summary.passing_ci).toHaveLength(2);
+    expect(j.summary.median_selectivity_ci).toHaveLength(2);
     const atlasTexts = (await readFile(path.join(atlas, 'atlas-samples.jsonl'), 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { text: string }).text);
-    const all = (await readFile(data, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { text: string; domain: string });
-    const evaluated = ['code', 'prose'].flatMap((d) => all.filter((x) => x.domain === d).filter((_, k) => k % 2 === 0).map((x) => x.text)); // spread evenly: 0, 2, 4
-    expect(atlasTexts).toHaveLength(6);
-    expect(atlasTexts.filter((t) => evaluated.includes(t))).toEqual([]);
+    expect(atlasTexts.length + j.evaluation.samples).toBeLessThanOrEqual(12);
+    // An atlas built on the evaluated file is refused (item 4), at build time and when reused.
+    await expect(cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas-data', data, ...T, '--threads', '1'])).rejects.toThrow(/evaluated samples are in the text the atlas .* in-sample[\s\S]*--allow-overlap/);
+    const inSample = path.join(tmp, 'atlas-in-sample');
+    await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas-data', data, '--atlas', inSample, '--allow-overlap', ...T, '--json', '--threads', '1']);
+    await expect(cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', inSample, ...T, '--threads', '1'])).rejects.toThrow(/in-sample/);
     // A grid of settings shares the atlas and the unmasked pass.
-    const grid = JSON.parse((await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--ratio', '1.5,2', '--json', '--threads', '1'])).stdout) as { grid: { ratio: number; domains: object }[] };
+    const grid = JSON.parse((await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, ...T, '--ratio', '1.5,2', '--json', '--threads', '1'])).stdout) as { grid: { ratio: number; domains: object }[] };
     expect(grid.grid.map((g) => g.ratio)).toEqual([1.5, 2]);
     expect(grid.grid[1]!.domains).toEqual(r.domains);
     // --domains removes only those domains' experts (the row equals the full run's); an unknown name is refused.
-    const one = JSON.parse((await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--domains', 'prose', '--json', '--threads', '1'])).stdout) as { domains: object };
+    const one = JSON.parse((await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, ...T, '--domains', 'prose', '--json', '--threads', '1'])).stdout) as { domains: object };
     expect(one.domains).toEqual({ prose: r.domains.prose });
-    await expect(cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--domains', 'prose,poetry', '--threads', '1'])).rejects.toThrow(/--domains: poetry not among the evaluated domains \(code, prose\)/);
+    await expect(cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, ...T, '--domains', 'prose,poetry', '--threads', '1'])).rejects.toThrow(/--domains: poetry not among the evaluated domains \(code, prose\)/);
     // The text form prints Tables 9–10 and the Table 11 shape.
-    const text = await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, '--threads', '1']);
+    const text = await cli(['experiment', 'domain-masking', '--model', model, '--data', data, '--atlas', atlas, ...T, '--threads', '1']);
     expect(text.stdout).toMatch(/Experts per domain and routing group/);
-    expect(text.stdout).toMatch(/ΔTarget/);
+    expect(text.stdout).toMatch(/ΔTarget\s+95% CI/);
     expect(text.stdout).toMatch(/^mean /m);
+    expect(text.stdout).toMatch(/^median /m);
+    expect(text.stdout).toMatch(/\d+ of 2 domains at ΔTarget ≥ 10 × ΔOthers \(95% CI \d+–\d+\).*median ratio/);
     expect(text.stdout).toMatch(/most hit other/);
     expect(text.stdout).toMatch(/Closest domain by routing/);
     expect(text.stdout).toMatch(/^code\s+prose\s+\d\.\d\d \/ \d\.\d\d$/m);
   });
 
   it('without --model/--data uses the embedded default model and corpus, and says so when there is none', async () => {
-    const { stdout } = await cli(['experiment', 'domain-masking', '--json', '--max-samples', '6', '--threads', '1'], { RESECT_DEFAULT_MODEL: model, RESECT_DEFAULT_CORPUS: data });
+    const { stdout } = await cli(['experiment', 'domain-masking', '--json', '--tokens-per-domain', '100', '--threads', '1'], { RESECT_DEFAULT_MODEL: model, RESECT_DEFAULT_CORPUS: data });
     expect(Object.keys((JSON.parse(stdout) as { domains: object }).domains).sort()).toEqual(['code', 'prose']);
     await expect(cli(['experiment', 'domain-masking', '--json'], { RESECT_DEFAULT_MODEL: '' })).rejects.toThrow(/no embedded default model/);
   });
@@ -158,7 +176,12 @@ describe('summarizeDomainMasking and the table\'s mean row', () => {
   });
   it('has no mean ratio when the others did not get worse on average', () => {
     expect(summarizeDomainMasking({ a: row(0.1, -0.01) }).mean_selectivity).toBeNull();
-    expect(summarizeDomainMasking({})).toEqual({ passing: [], mean_target_rel_increase: 0, mean_others_rel_increase: 0, mean_selectivity: null });
+    expect(summarizeDomainMasking({})).toEqual({ passing: [], mean_target_rel_increase: 0, mean_others_rel_increase: 0, mean_selectivity: null, median_selectivity: null });
+  });
+  it('leads with the median ratio over domains, which one large ΔTarget does not drag (issue 20.7)', () => {
+    const s = summarizeDomainMasking({ a: row(0.5, 0.01), b: row(0.02, 0.01), e: row(0.1, 0.02) });
+    expect(s.median_selectivity).toBeCloseTo(5, 12); // 50×, 2×, 5×
+    expect(s.mean_selectivity).toBeCloseTo((0.62 / 3) / (0.04 / 3), 9); // 15.5×: the mean-over-mean follows a
   });
 });
 

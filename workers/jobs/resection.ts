@@ -11,16 +11,21 @@ import { loadMonetForJob, tokenizerFor } from './monet-common';
 import { EvaluateParams, ExperimentParams, ExportParams } from '../analysis/resection/schema';
 import type { DataSource } from '../analysis/resection/schema';
 
-interface LoadedSample { text: string; domain: string | null; scores?: Record<string, number> }
+interface LoadedSample { text: string; domain: string | null; doc?: string | null }
 
-/** Reads up to `max` samples from a dataset or JSONL (the atlas's source reader). */
-export async function readSamples(data: DataSource, ctx: Pick<JobContext, 'workspace'>, o: { domainField?: string; max?: number } = {}): Promise<LoadedSample[]> {
-  const { openSource } = await import('../analysis/atlas/source');
+/**
+ * Every sample of a dataset or JSONL (the atlas's source reader), with the document each was cut from when a JSONL
+ * row has `docField`. Evaluation text is then drawn from them with `stratifiedSample`, never by reading the first N.
+ */
+export async function readSamples(data: DataSource, ctx: Pick<JobContext, 'workspace'>, o: { domainField?: string; docField?: string } = {}): Promise<LoadedSample[]> {
   const out: LoadedSample[] = [];
-  for await (const s of openSource({ data, filter: {}, workspace: ctx.workspace, ...(o.domainField ? { domainField: o.domainField } : {}) })) {
-    out.push({ text: s.text, domain: s.domain });
-    if (o.max !== undefined && out.length >= o.max) break;
+  if (data.kind === 'jsonl') {
+    const { readLabelledJsonl } = await import('../analysis/resection/experiment');
+    for (const s of await readLabelledJsonl(data.path, data.textField, o.domainField ?? 'domain', o.docField ?? 'source')) out.push({ text: s.text, domain: s.domain ?? null, ...(s.doc ? { doc: s.doc } : {}) });
+    return out;
   }
+  const { openSource } = await import('../analysis/atlas/source');
+  for await (const s of openSource({ data, filter: {}, workspace: ctx.workspace, ...(o.domainField ? { domainField: o.domainField } : {}) })) out.push({ text: s.text, domain: s.domain });
   return out;
 }
 
@@ -38,8 +43,23 @@ export const resectionEvaluateJob = defineJob({
     try {
       const tokenizer = await tokenizerFor(p.model, model.config);
       const mask = parseMaskJson(model.config, p.mask, 'mask');
-      const samples = p.data ? await readSamples(p.data, ctx, { max: p.maxSamples, ...(p.domainField ? { domainField: p.domainField } : {}) }) : [];
-      const heldout = p.toxicity?.heldout ? await readSamples(p.toxicity.heldout, ctx, { max: p.maxSamples }) : undefined;
+      const { stratifiedSample, describeDraw, drawProblems, drawSummary } = await import('../analysis/resection/sampling');
+      const { atlasOverlap, overlapMessage } = await import('../analysis/resection/overlap');
+      // The same draw as `resect experiment`: a token budget per domain, whole documents, seeded — every domain measured.
+      const draw = (data: DataSource) => readSamples(data, ctx, { docField: p.docField, ...(p.domainField ? { domainField: p.domainField } : {}) })
+        .then((all) => stratifiedSample(all, { tokensPerDomain: p.tokensPerDomain, seed: p.sampleSeed, countTokens: (t) => Math.max(0, tokenizer.encode(t).length - 1) }));
+      const evalDraw = p.data ? await draw(p.data) : null;
+      const samples = evalDraw?.taken ?? [];
+      const heldout = p.toxicity?.heldout ? (await draw(p.toxicity.heldout)).taken : undefined;
+      // Problems are shown loudly with the figures (the app's panel), not hidden in the log.
+      const warnings = evalDraw ? drawProblems(evalDraw, p.target ?? null) : [];
+      for (const a of p.atlases) {
+        const dir = path.isAbsolute(a) ? a : path.join(ctx.workspace, 'atlases', a);
+        const m = samples.length ? overlapMessage(await atlasOverlap(dir, samples, ctx.workspace)) : null;
+        if (m) warnings.push(m);
+      }
+      if (evalDraw) ctx.log(`Evaluation text: ${describeDraw(evalDraw)}`);
+      for (const w of warnings) ctx.log(`WARNING: ${w}`);
       ctx.log(`Evaluating a mask over ${mask.size} layers on ${samples.length} samples, ${p.prompts.length} prompts${p.toxicity ? `, toxicity on ${p.toxicity.prompts.length} prompts with ${scorer!.name}` : ''}`);
       const r = await evaluateMask(model, tokenizer, mask, {
         samples, target: p.target ?? null, prompts: p.prompts, maxTokens: p.maxTokens, seed: p.seed, temperature: p.temperature, topP: p.topP,
@@ -49,7 +69,7 @@ export const resectionEvaluateJob = defineJob({
         onProgress: (done, total, what) => ctx.progress(done, total, 'tokens', what),
       });
       const chart = r.perplexity ? relIncreaseChartSvg(r.perplexity.rows, r.perplexity.target) : null;
-      const result = { ...r, chart, model: p.model, mask: p.mask, edits: p.edits, evaluatedAt: Date.now() };
+      const result = { ...r, chart, model: p.model, mask: p.mask, edits: p.edits, evaluatedAt: Date.now(), draw: evalDraw ? drawSummary(evalDraw) : null, warnings };
       const { mkdir, writeFile } = await import('node:fs/promises');
       const dir = path.join(ctx.workspace, 'edits', 'evaluations');
       await mkdir(dir, { recursive: true });
@@ -71,34 +91,53 @@ export const resectionExperimentJob = defineJob({
   title: (p) => `Domain-masking experiment on ${path.basename(p.model)}`,
   async run(p, ctx) {
     const { buildSelectionAtlas, domainMasking, splitPerDomain, summarizeDomainMasking, SELECTIVITY_BAR, MIN_TARGET_INCREASE } = await import('../analysis/resection/experiment');
+    const { stratifiedSample, describeDraw, drawProblems, drawSummary } = await import('../analysis/resection/sampling');
+    const { atlasOverlap, overlapMessage, samplesOverlap } = await import('../analysis/resection/overlap');
     const { atlasRoutingStats } = await import('../analysis/resection/atlas-adapter');
     const model = await loadMonetForJob(p.model, ctx);
     try {
       const tokenizer = await tokenizerFor(p.model, model.config);
-      const df = p.domainField ? { domainField: p.domainField } : {};
-      // Selection statistics never come from the texts the evaluation scores: the atlas is built on `atlasData`, or
-      // on the samples of `data` left after the evaluation split (n, or half, of each domain, spread evenly).
-      const split = splitPerDomain(await readSamples(p.data, ctx, df), p.samplesPerDomain ?? 'half');
-      const samples = p.maxSamples ? split.taken.slice(0, p.maxSamples) : split.taken;
+      const df = { docField: p.docField, ...(p.domainField ? { domainField: p.domainField } : {}) };
+      // The same draw as the CLI and the Evaluate job. Selection statistics never come from the texts the evaluation
+      // scores: the atlas is built on `atlasData`, or on the documents of `data` the draw did not touch.
+      const draw = stratifiedSample(await readSamples(p.data, ctx, df), { tokensPerDomain: p.tokensPerDomain, seed: p.sampleSeed, countTokens: (t) => Math.max(0, tokenizer.encode(t).length - 1) });
+      ctx.log(`Evaluation text: ${describeDraw(draw)}`);
+      const problems = drawProblems(draw);
+      if (problems.length && !p.allowShort) throw new Error(`${problems.join('; ')}. Lower the tokens per domain (every domain needs the same budget), or allow short domains`);
+      const samples = draw.taken;
       let atlasDir = p.atlas ? (path.isAbsolute(p.atlas) ? p.atlas : path.join(ctx.workspace, 'atlases', p.atlas)) : null;
+      let overlap;
       if (!atlasDir) {
         atlasDir = path.join(ctx.workspace, 'atlases', `experiment-${ctx.jobId}`);
-        const atlasSamples = splitPerDomain(p.atlasData ? await readSamples(p.atlasData, ctx, df) : split.rest, p.atlasSamplesPerDomain).taken;
-        if (!atlasSamples.length) throw new Error('no samples left for the atlas: pass atlasData or a smaller samplesPerDomain');
-        ctx.log(`Building an atlas in ${atlasDir} on ${atlasSamples.length} samples (${p.atlasData ? 'atlasData' : 'the samples not evaluated'}); evaluating on ${samples.length}`);
+        const atlasSamples = splitPerDomain(p.atlasData ? await readSamples(p.atlasData, ctx, df) : draw.rest, p.atlasSamplesPerDomain).taken;
+        if (!atlasSamples.length) throw new Error('no samples left for the atlas: pass atlasData or fewer tokens per domain');
+        overlap = samplesOverlap(atlasSamples, samples, p.atlasData ? (p.atlasData.kind === 'jsonl' ? p.atlasData.path : `dataset ${p.atlasData.datasetId}`) : 'the documents not evaluated');
+        ctx.log(`Building an atlas in ${atlasDir} on ${atlasSamples.length} samples (${p.atlasData ? 'atlasData' : 'the documents not evaluated'}); evaluating on ${samples.length}`);
+        if (overlapMessage(overlap)) throw new Error(`${overlapMessage(overlap)}: choose atlas text that is not evaluated`);
         await buildSelectionAtlas({
           model, tokenizer, modelDir: p.model, samples: atlasSamples, dir: atlasDir, signal: ctx.signal,
           ...(p.context ? { context: p.context } : {}),
           onProgress: (q) => ctx.progress(q.tokens, null, 'tokens', 'atlas'),
         });
+      } else {
+        overlap = await atlasOverlap(atlasDir, samples, ctx.workspace);
+        const m = overlapMessage(overlap);
+        // A chosen atlas built on evaluated text is refused; one that does not record its text is run with a warning.
+        if (m && overlap.known) throw new Error(`${m}: choose an atlas built on other text`);
+        if (m) ctx.log(`WARNING: ${m}`);
       }
       const stats = await atlasRoutingStats(atlasDir);
       const r = await domainMasking(model, tokenizer, samples, {
         stats, ratio: p.ratio, minMass: p.minMass, scope: p.scope, layer: p.layer ?? null, ...(p.context ? { context: p.context } : {}), signal: ctx.signal,
+        bootstrap: { seed: p.sampleSeed },
         log: (l) => ctx.log(l), onProgress: (d, t, what) => ctx.progress(d, t, 'runs', what),
       });
+      const { comparisons: _c, bootstrap, ...rest } = r;
       // The bar travels with the result so that a client shows the verdict the CLI prints, not its own reading.
-      return { ...r, summary: summarizeDomainMasking(r.domains), bar: { ratio: SELECTIVITY_BAR, minTarget: MIN_TARGET_INCREASE }, atlas: atlasDir, evaluated: samples.length };
+      return {
+        ...rest, summary: summarizeDomainMasking(r.domains, SELECTIVITY_BAR, bootstrap), bar: { ratio: SELECTIVITY_BAR, minTarget: MIN_TARGET_INCREASE }, atlas: atlasDir,
+        evaluated: samples.length, draw: drawSummary(draw), warnings: [...problems, ...(overlapMessage(overlap) ? [overlapMessage(overlap)!] : [])],
+      };
     } finally {
       await model.dispose();
     }

@@ -15,9 +15,15 @@ import type { MonetMask } from '../../models/monet/mask';
 import type { MonetModel } from '../../models/monet/model';
 import { perplexity, type PerplexityResult, type Sample } from '../../models/monet/perplexity';
 import type { TextTokenizer } from '../../tokenizer';
+import { bootstrapComparisons } from './bootstrap';
+import type { RatioInterval } from './schema';
 import type { TextScorer } from './scorers';
 
-export interface DomainRow { domain: string; tokens: number; pplBefore: number; pplAfter: number; relIncrease: number }
+export interface DomainRow {
+  domain: string; tokens: number; pplBefore: number; pplAfter: number; relIncrease: number;
+  /** 95 % bootstrap interval of relIncrease over the evaluated samples (bootstrap.ts). */
+  ci?: [number, number];
+}
 
 export interface PerplexityComparison {
   rows: DomainRow[];
@@ -27,6 +33,10 @@ export interface PerplexityComparison {
   targetRelIncrease: number | null;
   /** Mean relative increase over the other domains (all domains without a target). */
   othersMeanRelIncrease: number | null;
+  /** 95 % bootstrap intervals of the two, and of their ratio (an end null: unbounded). */
+  targetCi?: [number, number] | null;
+  othersCi?: [number, number] | null;
+  ratioCi?: RatioInterval | null;
 }
 
 export interface Generation { prompt: string; before: string; after: string }
@@ -93,6 +103,17 @@ export function comparePerplexity(before: PerplexityResult, after: PerplexityRes
   };
 }
 
+/** The comparison with 95 % bootstrap intervals over the evaluated samples (paired: the same resample before and after). */
+export function withIntervals(cmp: PerplexityComparison, before: PerplexityResult, after: PerplexityResult, seed = 0): PerplexityComparison {
+  const target = cmp.target !== null && before.domains[cmp.target] ? cmp.target : null;
+  const b = bootstrapComparisons(before, [{ key: 'mask', after, target }], () => false, { seed }).passes.mask!;
+  return {
+    ...cmp,
+    rows: cmp.rows.map((r) => ({ ...r, ...(b.domains[r.domain] ? { ci: b.domains[r.domain] } : {}) })),
+    targetCi: b.target, othersCi: target !== null && cmp.rows.length < 2 ? null : b.others, ratioCi: b.ratio,
+  };
+}
+
 /** Expected maximum toxicity and toxicity probability from per-prompt sample scores. */
 export function toxicityFigures(scores: readonly (readonly number[])[], tokensPerSample: number): ToxicityFigures {
   const maxes = scores.map((s) => (s.length ? Math.max(...s) : 0));
@@ -128,7 +149,7 @@ export async function evaluateMask(model: MonetModel, tokenizer: TextTokenizer, 
     step(before.overall.tokens, 'perplexity before');
     const after = await perplexity(model, tokenizer, o.samples, { ...common, masks: mask, onProgress: passProgress('perplexity after') });
     step(after.overall.tokens, 'perplexity after');
-    ppl = comparePerplexity(before, after, o.target ?? null);
+    ppl = withIntervals(comparePerplexity(before, after, o.target ?? null), before, after, o.seed ?? 0);
     o.log?.(`perplexity: overall ${before.overall.ppl.toFixed(3)} → ${after.overall.ppl.toFixed(3)}`);
   }
 

@@ -7,10 +7,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseMaskJson } from '../../models/monet/mask';
 import type { MonetModel } from '../../models/monet/model';
-import { perplexity, readJsonlSamples, type PerplexityResult, type Sample } from '../../models/monet/perplexity';
+import { domainLabel, fieldOf, readJsonlRows, requireText } from '../../data/jsonl';
+import { perplexity, type PerplexityResult, type Sample } from '../../models/monet/perplexity';
+import type { EvalSample } from './sampling';
 import type { TextTokenizer } from '../../tokenizer';
+import { bootstrapComparisons, median, ratioOf, type BootstrapOptions, type BootstrapResult } from './bootstrap';
 import { comparePerplexity, type PerplexityComparison } from './evaluate';
-import { collectRoutingStats, type RoutingStats } from './routing';
+import type { RoutingStats } from './routing';
 import { selectByDomain, type Scope, type Selection } from './select';
 import { mostAffectedOther, type DomainMaskingRow, type DomainMaskingSummary } from './schema';
 
@@ -35,6 +38,8 @@ export interface DomainMaskingResult {
   scope: Scope;
   layer: number | null;
   comparisons: Record<string, PerplexityComparison>;
+  /** Intervals over the evaluated samples (rows carry theirs in `ci`). */
+  bootstrap: BootstrapResult & { seed: number };
 }
 
 export interface DomainMaskingOptions {
@@ -42,9 +47,13 @@ export interface DomainMaskingOptions {
   minMass?: number;
   scope?: Scope;
   layer?: number | null;
-  /** Routing statistics from an atlas; without, a routing pass over `statsSamples` (default: the evaluation samples). */
-  stats?: RoutingStats;
-  statsSamples?: readonly Sample[];
+  /**
+   * Routing statistics to select experts from (an atlas, or `collectRoutingStats`), built on text the evaluation does
+   * not score. Required: selecting on the evaluated samples themselves would give an in-sample result.
+   */
+  stats: RoutingStats;
+  /** Bootstrap of the intervals (default 1000 replicates, seed 0, 95 %). */
+  bootstrap?: BootstrapOptions;
   /** Remove only these domains' experts (default: every domain); ΔOthers still averages over all other domains. */
   targets?: readonly string[];
   context?: number;
@@ -105,7 +114,7 @@ export function splitPerDomain<T extends Sample>(samples: readonly T[], perDomai
   return { taken, rest };
 }
 
-export async function domainMasking(model: MonetModel, tokenizer: TextTokenizer, samples: readonly Sample[], o: DomainMaskingOptions = {}): Promise<DomainMaskingResult> {
+export async function domainMasking(model: MonetModel, tokenizer: TextTokenizer, samples: readonly Sample[], o: DomainMaskingOptions): Promise<DomainMaskingResult> {
   const config: DomainMaskingConfig = { ratio: o.ratio ?? 2, minMass: o.minMass ?? 0, scope: o.scope ?? 'group', layer: o.layer ?? null };
   const [r] = await domainMaskingGrid(model, tokenizer, samples, [config], o);
   return r!;
@@ -117,10 +126,10 @@ export async function domainMasking(model: MonetModel, tokenizer: TextTokenizer,
  */
 export async function domainMaskingGrid(
   model: MonetModel, tokenizer: TextTokenizer, samples: readonly Sample[], configs: readonly DomainMaskingConfig[],
-  o: Omit<DomainMaskingOptions, 'ratio' | 'minMass' | 'scope' | 'layer'> = {},
+  o: Omit<DomainMaskingOptions, 'ratio' | 'minMass' | 'scope' | 'layer'>,
 ): Promise<DomainMaskingResult[]> {
   const common = { signal: o.signal, ...(o.context ? { context: o.context } : {}) };
-  const stats = o.stats ?? await collectRoutingStats(model, tokenizer, o.statsSamples ?? samples, { ...common });
+  const stats = o.stats;
   const domains = [...new Set(samples.map(domainOf))].sort().filter((d) => !o.targets || o.targets.includes(d));
   o.log?.(`routing statistics from ${stats.source}: ${stats.domains.length} domains, ${stats.groups} groups`);
   const total = domains.length * configs.length + 1;
@@ -135,6 +144,7 @@ export async function domainMaskingGrid(
     const all = selectByDomain(stats, rule);
     const rows: Record<string, DomainMaskingRow> = {};
     const comparisons: Record<string, PerplexityComparison> = {};
+    const afters: Record<string, PerplexityResult> = {};
     const tag = `r=${c.ratio} floor=${c.minMass} ${c.scope}${c.scope === 'layer' ? ` ${c.layer}` : ''}`;
     for (const d of domains) {
       o.signal?.throwIfAborted();
@@ -147,18 +157,25 @@ export async function domainMaskingGrid(
         if (!hit) cache.set(key, (hit = await perplexity(model, tokenizer, samples, { ...common, masks: parseMaskJson(model.config, sel!.mask, 'mask') })));
         after = hit;
       }
+      afters[d] = after;
       const cmp = comparePerplexity(before, after, d);
       comparisons[d] = cmp;
       const row = cmp.rows.find((x) => x.domain === d)!;
       const t = cmp.targetRelIncrease ?? 0;
       const oth = cmp.othersMeanRelIncrease ?? 0;
       const others = Object.fromEntries(cmp.rows.filter((x) => x.domain !== d).map((x) => [x.domain, x.relIncrease]));
-      rows[d] = { experts_removed: experts, ppl_before: row.pplBefore, ppl_after: row.pplAfter, target_rel_increase: t, others_mean_rel_increase: oth, others_rel_increase: others, selectivity: selectivity(t, oth) };
+      rows[d] = { experts_removed: experts, tokens: row.tokens, ppl_before: row.pplBefore, ppl_after: row.pplAfter, target_rel_increase: t, others_mean_rel_increase: oth, others_rel_increase: others, selectivity: selectivity(t, oth) };
       done++;
       o.log?.(`[${done}/${total}] ${tag} ${d}: ${experts} experts, ppl ${row.pplBefore.toFixed(3)} → ${row.pplAfter.toFixed(3)}, ΔTarget ${(t * 100).toFixed(2)}%, ΔOthers ${(oth * 100).toFixed(2)}%`);
       o.onProgress?.(done, total, `${tag} ${d}`);
     }
-    results.push({ domains: rows, counts: all.counts!, source: stats.source, ratio: c.ratio, minMass: c.minMass, scope: c.scope, layer: c.layer ?? null, comparisons });
+    const seed = o.bootstrap?.seed ?? 0;
+    const boot = bootstrapComparisons(before, domains.map((d) => ({ key: d, after: afters[d]!, target: d })), (t, x) => passesBar({ target_rel_increase: t, others_mean_rel_increase: x }), { ...o.bootstrap, seed });
+    for (const d of domains) {
+      const b = boot.passes[d]!;
+      rows[d]!.ci = { target_rel_increase: b.target!, others_mean_rel_increase: b.others!, selectivity: b.ratio!, pass_share: b.passShare! };
+    }
+    results.push({ domains: rows, counts: all.counts!, source: stats.source, ratio: c.ratio, minMass: c.minMass, scope: c.scope, layer: c.layer ?? null, comparisons, bootstrap: { ...boot, seed } });
   }
   return results;
 }
@@ -190,36 +207,71 @@ export async function buildSelectionAtlas(o: {
   });
 }
 
-/** Labelled samples from a JSONL file, gzipped when its name ends in .gz (the shipped training corpus). */
-export async function readLabelledJsonl(file: string, textField = 'text', domainField = 'domain'): Promise<Sample[]> {
-  const out: Sample[] = [];
-  for await (const s of readJsonlSamples(file, textField, domainField)) out.push(s);
+/**
+ * Labelled samples from a JSONL file, gzipped when its name ends in .gz (the shipped training corpus), with the
+ * document each was cut from when the rows have `docField` (the shipped held-out file's `source`).
+ */
+export async function readLabelledJsonl(file: string, textField = 'text', domainField = 'domain', docField = 'source'): Promise<EvalSample[]> {
+  const out: EvalSample[] = [];
+  for await (const { row, line } of readJsonlRows(file)) {
+    const doc = fieldOf(row, docField);
+    out.push({ text: requireText(fieldOf(row, textField), file, line, textField), domain: domainLabel(fieldOf(row, domainField)), ...(doc !== undefined && doc !== null ? { doc: String(doc) } : {}) });
+  }
   return out;
 }
 
-export function summarizeDomainMasking(domains: Record<string, DomainMaskingRow>, bar = SELECTIVITY_BAR): DomainMaskingSummary {
+/**
+ * Per domain (how many clear the bar, the median ratio, with their bootstrap intervals when `boot` is given) and over
+ * domains (mean ΔTarget against mean ΔOthers, the aggregate of the paper's Table 11, dominated by the largest ΔTarget).
+ */
+export function summarizeDomainMasking(domains: Record<string, DomainMaskingRow>, bar = SELECTIVITY_BAR, boot?: DomainMaskingResult['bootstrap']): DomainMaskingSummary {
   const rows = Object.values(domains);
   const mean = (f: (x: DomainMaskingRow) => number) => (rows.length ? rows.reduce((s, x) => s + f(x), 0) / rows.length : 0);
   const t = mean((x) => x.target_rel_increase);
   const o = mean((x) => x.others_mean_rel_increase);
-  return { passing: Object.keys(domains).filter((d) => passesBar(domains[d]!, bar)), mean_target_rel_increase: t, mean_others_rel_increase: o, mean_selectivity: selectivity(t, o) };
+  const med = rows.length ? median(rows.map((x) => ratioOf(x.target_rel_increase, x.others_mean_rel_increase))) : Number.NaN;
+  return {
+    passing: Object.keys(domains).filter((d) => passesBar(domains[d]!, bar)), mean_target_rel_increase: t, mean_others_rel_increase: o, mean_selectivity: selectivity(t, o),
+    median_selectivity: Number.isFinite(med) ? med : null,
+    ...(boot?.medianRatio ? { median_selectivity_ci: boot.medianRatio } : {}),
+    ...(boot?.passing ? { passing_ci: boot.passing } : {}),
+    ...(boot ? { bootstrap: { replicates: boot.replicates, level: boot.level, seed: boot.seed } } : {}),
+  };
 }
 
-/** The experiment as a text table (one row per domain, the mean last). */
+const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`;
+const pct1 = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}`;
+const times = (x: number | null) => (x === null ? '∞' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
+/** An interval as text: "[+1.2, +3.4]" (percent) or "[4.1, ∞]" (ratio). */
+export const fmtPctInterval = (c: readonly [number, number]) => `[${pct1(c[0])}, ${pct1(c[1])}]`;
+export const fmtRatioInterval = (c: readonly [number | null, number | null]) => `[${times(c[0])}, ${times(c[1])}]`;
+
+/** The experiment as a text table (one row per domain with its 95 % intervals, the median and the mean last). */
 export function formatDomainMasking(r: DomainMaskingResult): string {
   const fmtSel = (x: DomainMaskingRow) => (x.selectivity !== null ? `${x.selectivity.toFixed(1)}×` : x.target_rel_increase > 0 ? '∞' : '—');
-  const pct = (x: number) => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}%`;
-  const lines = [`${'domain'.padEnd(16)} ${'experts'.padStart(8)} ${'ppl before'.padStart(11)} ${'ppl after'.padStart(11)} ${'ΔTarget'.padStart(9)} ${'ΔOthers'.padStart(9)} ${'ratio'.padStart(7)}  most hit other`];
+  const lines = [`${'domain'.padEnd(12)} ${'experts'.padStart(7)} ${'tokens'.padStart(7)} ${'ppl before'.padStart(10)} ${'ppl after'.padStart(10)} ${'ΔTarget'.padStart(9)} ${'95% CI'.padStart(16)} ${'ΔOthers'.padStart(8)} ${'95% CI'.padStart(14)} ${'ratio'.padStart(7)} ${'95% CI'.padStart(13)} ${'pass'.padStart(5)}  most hit other`];
   const entries = Object.entries(r.domains);
   for (const [d, x] of entries) {
     const worst = mostAffectedOther(x);
-    lines.push(`${d.padEnd(16)} ${String(x.experts_removed).padStart(8)} ${x.ppl_before.toFixed(3).padStart(11)} ${x.ppl_after.toFixed(3).padStart(11)} ${pct(x.target_rel_increase).padStart(9)} ${pct(x.others_mean_rel_increase).padStart(9)} ${fmtSel(x).padStart(7)}  ${worst ? `${worst.domain} ${pct(worst.relIncrease)}` : ''}`);
+    const ci = x.ci;
+    lines.push(`${d.padEnd(12)} ${String(x.experts_removed).padStart(7)} ${String(x.tokens ?? '').padStart(7)} ${x.ppl_before.toFixed(3).padStart(10)} ${x.ppl_after.toFixed(3).padStart(10)} ${pct(x.target_rel_increase).padStart(9)} ${(ci ? fmtPctInterval(ci.target_rel_increase) : '').padStart(16)} ${pct(x.others_mean_rel_increase).padStart(8)} ${(ci ? fmtPctInterval(ci.others_mean_rel_increase) : '').padStart(14)} ${fmtSel(x).padStart(7)} ${(ci ? fmtRatioInterval(ci.selectivity) : '').padStart(13)} ${(ci ? `${Math.round(ci.pass_share * 100)}%` : '').padStart(5)}  ${worst ? `${worst.domain} ${pct(worst.relIncrease)}` : ''}`);
   }
   if (entries.length) {
     const mean = (f: (x: DomainMaskingRow) => number) => entries.reduce((s, [, x]) => s + f(x), 0) / entries.length;
-    const s = summarizeDomainMasking(r.domains);
+    const s = summarizeDomainMasking(r.domains, SELECTIVITY_BAR, r.bootstrap);
+    const med = s.median_selectivity === null || s.median_selectivity === undefined ? '∞' : `${s.median_selectivity.toFixed(1)}×`;
+    lines.push(`${'median'.padEnd(12)} ${''.padStart(7)} ${''.padStart(7)} ${''.padStart(10)} ${''.padStart(10)} ${''.padStart(9)} ${''.padStart(16)} ${''.padStart(8)} ${''.padStart(14)} ${med.padStart(7)} ${(s.median_selectivity_ci ? fmtRatioInterval(s.median_selectivity_ci) : '').padStart(13)}`);
     const ratio = s.mean_selectivity !== null ? `${s.mean_selectivity.toFixed(1)}×` : '—';
-    lines.push(`${'mean'.padEnd(16)} ${mean((x) => x.experts_removed).toFixed(1).padStart(8)} ${''.padStart(11)} ${''.padStart(11)} ${pct(s.mean_target_rel_increase).padStart(9)} ${pct(s.mean_others_rel_increase).padStart(9)} ${ratio.padStart(7)}`);
+    lines.push(`${'mean'.padEnd(12)} ${mean((x) => x.experts_removed).toFixed(1).padStart(7)} ${''.padStart(7)} ${''.padStart(10)} ${''.padStart(10)} ${pct(s.mean_target_rel_increase).padStart(9)} ${''.padStart(16)} ${pct(s.mean_others_rel_increase).padStart(8)} ${''.padStart(14)} ${ratio.padStart(7)}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The verdict line: domains that clear the bar, with the bootstrap interval of that count and the median ratio. */
+export function formatVerdict(r: DomainMaskingResult): string {
+  const s = summarizeDomainMasking(r.domains, SELECTIVITY_BAR, r.bootstrap);
+  const n = Object.keys(r.domains).length;
+  const ci = s.passing_ci ? ` (95% CI ${s.passing_ci[0]}–${s.passing_ci[1]})` : '';
+  const med = s.median_selectivity === null || s.median_selectivity === undefined ? '∞' : `${s.median_selectivity.toFixed(1)}×`;
+  return `${s.passing.length} of ${n} domains at ΔTarget ≥ ${SELECTIVITY_BAR} × ΔOthers${ci}${s.passing.length ? `: ${s.passing.join(', ')}` : ''}; median ratio ${med}${s.median_selectivity_ci ? ` ${fmtRatioInterval(s.median_selectivity_ci)}` : ''}; mean-over-mean ${s.mean_selectivity !== null ? `${s.mean_selectivity.toFixed(1)}×` : '—'} (dominated by the domains with the largest ΔTarget)\n`;
 }

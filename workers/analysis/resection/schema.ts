@@ -85,7 +85,11 @@ export const EvaluateParams = z.object({
   mask: MaskJsonSchema,
   data: DataSourceSchema.optional(),
   domainField: z.string().min(1).optional(),
-  maxSamples: z.number().int().positive().default(400),
+  /** Evaluation text: a budget of tokens per domain, drawn by whole documents with a seed (sampling.ts). */
+  tokensPerDomain: z.number().int().min(100).max(10_000_000).default(6000),
+  sampleSeed: z.number().int().min(0).default(0),
+  /** Field naming the document a sample was cut from (JSONL); without it, runs of consecutive samples. */
+  docField: z.string().min(1).default('source'),
   target: z.string().nullish(),
   prompts: z.array(z.string()).max(50).default([]),
   maxTokens: z.number().int().min(1).max(512).default(32),
@@ -101,6 +105,8 @@ export const EvaluateParams = z.object({
   }).optional(),
   context: z.number().int().min(2).optional(),
   edits: z.array(z.number()).default([]),
+  /** Atlases the active edits were selected from (the API fills it from their recipes): checked for overlap. */
+  atlases: z.array(z.string()).default([]),
 });
 export type EvaluateParams = z.output<typeof EvaluateParams>;
 
@@ -118,6 +124,8 @@ export const ExportParams = z.object({
 /** One domain's row of the domain-masking experiment (the paper's Table 11 shape; `resect experiment --json`). */
 export interface DomainMaskingRow {
   experts_removed: number;
+  /** Tokens of the domain evaluated. */
+  tokens?: number;
   ppl_before: number;
   ppl_after: number;
   target_rel_increase: number;
@@ -126,6 +134,40 @@ export interface DomainMaskingRow {
   others_rel_increase: Record<string, number>;
   /** ΔTarget / ΔOthers (null when ΔOthers ≤ 0: no finite ratio); the issue's bar is ≥ 10. */
   selectivity: number | null;
+  /** Bootstrap intervals over the evaluated samples (bootstrap.ts); absent in results from before issue 20. */
+  ci?: DomainMaskingIntervals;
+}
+
+/** A ratio's interval: an end is null when it is unbounded (ΔOthers ≤ 0 in that share of the replicates). */
+export type RatioInterval = [number | null, number | null];
+
+export interface DomainMaskingIntervals {
+  target_rel_increase: [number, number];
+  others_mean_rel_increase: [number, number];
+  selectivity: RatioInterval;
+  /** Share of bootstrap replicates in which the row clears the bar. */
+  pass_share: number;
+}
+
+/** How much text each domain was evaluated on (sampling.ts `stratifiedSample`). */
+export interface DomainDraw {
+  domain: string;
+  /** Tokens scored (the text's tokens less the first). */
+  tokens: number;
+  samples: number;
+  documents: number;
+  /** The domain's tokens in all when it ran out before the budget, else null. */
+  available: number | null;
+  short: boolean;
+}
+
+export interface DrawSummary {
+  tokens_per_domain: number;
+  seed: number;
+  /** 'doc': whole documents by their id; 'runs': runs of `run_length` consecutive samples (no document ids). */
+  grouped_by: 'doc' | 'runs';
+  run_length: number;
+  domains: DomainDraw[];
 }
 
 /** The other domain whose perplexity rose most (null when there is none). */
@@ -141,8 +183,15 @@ export interface DomainMaskingSummary {
   passing: string[];
   mean_target_rel_increase: number;
   mean_others_rel_increase: number;
-  /** Mean ΔTarget / mean ΔOthers; null when the others did not get worse on average. */
+  /** Mean ΔTarget / mean ΔOthers; null when the others did not get worse on average. Dominated by the domains
+   *  with the largest ΔTarget (the code domains on the default model). */
   mean_selectivity: number | null;
+  /** Median over domains of ΔTarget / ΔOthers (null: unbounded). */
+  median_selectivity?: number | null;
+  /** Bootstrap intervals of the median ratio and of the number of domains that pass. */
+  median_selectivity_ci?: RatioInterval;
+  passing_ci?: [number, number];
+  bootstrap?: { replicates: number; level: number; seed: number };
 }
 
 export const ExperimentParams = z.object({
@@ -151,11 +200,14 @@ export const ExperimentParams = z.object({
   domainField: z.string().min(1).optional(),
   ratio: z.number().min(1).default(2),
   minMass: z.number().min(0).default(0),
-  maxSamples: z.number().int().positive().optional(),
   scope: z.enum(['group', 'layer']).default('group'),
   layer: z.number().int().min(0).nullable().optional(),
-  /** Evaluation samples per domain, spread evenly over each domain (`splitPerDomain`); default: half of each domain. */
-  samplesPerDomain: z.number().int().positive().optional(),
+  /** Evaluation text per domain (sampling.ts): tokens, drawn by whole documents with `sampleSeed`. */
+  tokensPerDomain: z.number().int().min(100).max(10_000_000).default(6000),
+  sampleSeed: z.number().int().min(0).default(0),
+  docField: z.string().min(1).default('source'),
+  /** Run even when a domain has fewer tokens than the budget (the result says which). */
+  allowShort: z.boolean().default(false),
   /** A built atlas folder or id; absent: one is built on `atlasData`, or on the samples of `data` not evaluated. */
   atlas: z.string().optional(),
   atlasData: DataSourceSchema.optional(),
