@@ -21,6 +21,7 @@ import { resectionEvents, resectionMethods } from '../workers/analysis/resection
 /** Rows of the domain-masking experiment, as the `resection.experiment` job returns them, and how to read them. */
 export { mostAffectedOther, type DomainMaskingRow, type DomainMaskingSummary, type ExperimentJobParams } from '../workers/analysis/resection/schema';
 import { atlasMethods } from '../workers/analysis/atlas/schema';
+import { saeTrainMethods } from '../workers/sae/train-options';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Shared shapes
@@ -118,7 +119,7 @@ export const DatasetInfo = z.object({
 export type DatasetInfo = z.infer<typeof DatasetInfo>;
 
 export const ImportIssue = z.object({
-  kind: z.enum(['parse', 'encoding', 'mapping', 'empty-file', 'unsupported', 'io']),
+  kind: z.enum(['parse', 'encoding', 'mapping', 'empty-file', 'unsupported', 'io', 'binary']),
   file: z.string(),
   line: z.number().optional(),
   column: z.number().optional(),
@@ -174,6 +175,8 @@ export const PreviewResult = z.object({
   skippedFiles: z.array(z.string()),
   issues: z.array(ImportIssue),
   totalBytes: z.number(),
+  /** Why nothing can be imported (the file's own problem, e.g. "footer != PAR1"), when no record could be read. */
+  refused: z.string().nullable().default(null),
 });
 export type PreviewResult = z.infer<typeof PreviewResult>;
 
@@ -289,7 +292,7 @@ export const methods = {
   /** Remove finished jobs from the list (their logs stay on disk). */
   'jobs.clear': { params: z.object({}), result: z.object({ removed: z.number() }) },
   /**
-   * Training records of a `monet.train` job (`<out>/metrics.jsonl`: start/resume, step, eval, checkpoint, end), read
+   * Training records of a `monet.train` or `sae.train` job (`<out>/metrics.jsonl`: start/resume, step, eval, checkpoint, end), read
    * from byte offset `since` (0: from the start); pass `next` back to get only new records. `reset`: the file was
    * rewritten, the records start over. `more`: call again at once.
    */
@@ -377,6 +380,8 @@ export const methods = {
   ...atlasMethods,
   // Resection (workers/analysis/resection/schema.ts) -----------------------------------------------------------
   ...resectionMethods,
+  // SAE training, runs and caches (workers/sae/train-options.ts) ------------------------------------------------
+  ...saeTrainMethods,
 } as const;
 
 export type MethodName = keyof typeof methods;

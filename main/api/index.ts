@@ -9,6 +9,7 @@ import { datasetsHandlers } from './datasets';
 import { resectionHandlers } from './resection';
 import { modelsHandlers } from './models';
 import { atlasHandlers } from './atlas';
+import { saeTrainHandlers } from './sae-train';
 
 export const handlers: Handlers = {
   ...appHandlers,
@@ -20,4 +21,5 @@ export const handlers: Handlers = {
   ...resectionHandlers,
   ...modelsHandlers,
   ...atlasHandlers,
+  ...saeTrainHandlers,
 };

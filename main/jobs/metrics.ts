@@ -1,11 +1,14 @@
 /**
- * `jobs.metrics`: the training log of a `monet.train` job (`<out>/metrics.jsonl`, one JSON record per line), read
+ * `jobs.metrics`: the training log of a `monet.train` or `sae.train` job (`<out>/metrics.jsonl`, one JSON record per line), read
  * from a byte offset so a client can poll it cheaply and a reloaded client can refill its curves from 0. The file
  * is the source of truth: it survives reloads and backend restarts, and a resumed run appends to it.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { ApiError, type JobInfo } from '../../common/api';
+import { SaeFolderId } from '../../workers/sae/train-options';
+
+const isFolderId = (s: string): boolean => SaeFolderId.safeParse(s).success;
 
 /** At most this many bytes per call; `more` says when the client should ask again at once. */
 export const METRICS_CHUNK = 4 << 20;
@@ -28,9 +31,16 @@ export function trainOutDir(workspace: string, job: JobInfo): string {
   return typeof out === 'string' && out.trim() ? path.resolve(workspace, out) : path.join(workspace, 'jobs', job.id, 'train');
 }
 
+/** The metrics file of a training job: a Monet run's output folder, or an SAE's folder `<workspace>/saes/<id>`. */
+function metricsFile(workspace: string, job: JobInfo): string {
+  if (job.kind === 'monet.train') return path.join(trainOutDir(workspace, job), 'metrics.jsonl');
+  const id = job.params.id;
+  if (job.kind === 'sae.train' && typeof id === 'string' && isFolderId(id)) return path.join(workspace, 'saes', id, 'metrics.jsonl');
+  throw new ApiError('invalid_params', `Job ${job.id} is a ${job.kind} job; only monet.train and sae.train jobs have training metrics.`);
+}
+
 export function readJobMetrics(workspace: string, job: JobInfo, since = 0): MetricsPage {
-  if (job.kind !== 'monet.train') throw new ApiError('invalid_params', `Job ${job.id} is a ${job.kind} job; only monet.train jobs have training metrics.`);
-  const file = path.join(trainOutDir(workspace, job), 'metrics.jsonl');
+  const file = metricsFile(workspace, job);
   let fd: number;
   try {
     fd = openSync(file, 'r');

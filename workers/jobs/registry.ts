@@ -12,6 +12,8 @@ import { monetRouteJob } from './monet-route';
 import { monetTrainJob } from './monet-train';
 import { resectionEvaluateJob, resectionExperimentJob, resectionExportJob } from './resection';
 import { atlasBuildJob } from './atlas-build';
+import { saeTrainJob } from './sae-train';
+import { saeSyntheticJob } from './sae-synthetic';
 
 export const jobRegistry: Record<string, JobDefinition> = {
   demo: demoJob,
@@ -26,4 +28,6 @@ export const jobRegistry: Record<string, JobDefinition> = {
   'resection.experiment': resectionExperimentJob,
   'resection.export': resectionExportJob,
   'atlas.build': atlasBuildJob,
+  'sae.train': saeTrainJob,
+  'sae.synthetic': saeSyntheticJob,
 };
