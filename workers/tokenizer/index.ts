@@ -75,6 +75,7 @@ export function createTokenizer(tokenizerJson: unknown, tokenizerConfig: unknown
       return (opts.addBos ?? addBos) && bosId !== null ? [bosId, ...ids] : ids;
     },
     decode(ids, opts = {}) {
+      if (ids.length === 0) return ''; // the library throws on an empty list; nothing decodes to nothing
       return tok.decode([...ids], { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false });
     },
     idToToken: (id) => tok.id_to_token(id),
