@@ -82,7 +82,10 @@ describe('atlas.build job and atlas.* API', () => {
     expect(expert.column).toHaveLength(7);
     expect(expert.promoted?.top).toHaveLength(12);
     expect(expert.domains).toHaveLength(3);
-    expect(expert.ms).toBeLessThan(200);
+    // The page reports its own timing (shown to the user). Only a guard against a hang, not a speed test:
+    // docs/atlas.md measured ≈ 26 ms in the backend, and 5 s is about 200× that.
+    expect(expert.ms).toBeGreaterThanOrEqual(0);
+    expect(expert.ms).toBeLessThan(5_000);
 
     const hits = (await call('atlas.search', { atlas: 'a1', text: expert.contexts[0]!.token.trim() || 'the' })) as unknown[];
     expect(Array.isArray(hits)).toBe(true);

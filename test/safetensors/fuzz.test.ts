@@ -96,7 +96,6 @@ describe('safetensors fuzz', () => {
     const r = rng(12345);
     let rejected = 0;
     let accepted = 0;
-    const start = performance.now();
     for (let n = 0; n < 4000; n++) {
       const bytes = mutate(base, r);
       try {
@@ -112,7 +111,8 @@ describe('safetensors fuzz', () => {
     }
     expect(rejected).toBeGreaterThan(2000);
     expect(accepted).toBeGreaterThan(0);
-    expect(performance.now() - start).toBeLessThan(10_000);
+    // No time limit here (the run takes about a second; the test timeout catches a hang): speed is not what this
+    // test is for.
   });
 
   it('throws only SafetensorsError on mutated files read from disk', async () => {
