@@ -34,8 +34,8 @@ export class ImportFailedError extends Error {
   }
 }
 
-function textUnitFor(file: SourceFile, unit: 'line' | 'file' | 'auto' | undefined): 'line' | 'file' {
-  if (unit === 'line' || unit === 'file') return unit;
+function textUnitFor(file: SourceFile, unit: 'line' | 'paragraph' | 'file' | 'auto' | undefined): 'line' | 'paragraph' | 'file' {
+  if (unit === 'line' || unit === 'paragraph' || unit === 'file') return unit;
   return file.inFolder ? 'file' : 'line';
 }
 
@@ -116,10 +116,27 @@ export async function previewImport(sources: ImportSource[], opts: PreviewOption
       skippedFiles: skipped,
       issues,
       totalBytes: files.reduce((a, f) => a + f.bytes, 0),
+      refused: records.length ? null : refusal(files, skipped, issues),
     };
   } finally {
     await removeSpooled(spooled);
   }
+}
+
+/**
+ * Why no record could be read, in the file's own words, for the banner (not "the detection is unsure"): the first
+ * file-level problem, else the first issue, else that no file has a known type.
+ */
+function refusal(files: SourceFile[], skipped: string[], issues: ImportIssue[]): string {
+  if (files.length === 0) {
+    const some = skipped.slice(0, 3).map((f) => path.basename(f)).join(', ') + (skipped.length > 3 ? ', …' : '');
+    return `no file of a type Resect imports${some ? ` (${some})` : ''}: JSONL, JSON, CSV, TSV, Parquet or text (.txt, .md), optionally .gz`;
+  }
+  const fileLevel = issues.find((i) => i.kind === 'binary' || i.kind === 'io' || i.kind === 'empty-file' || (i.kind === 'parse' && i.line === undefined));
+  const first = fileLevel ?? issues[0];
+  if (!first) return 'the files hold no records';
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more problem${issues.length === 2 ? '' : 's'} below)` : '';
+  return `${first.file}: ${first.message}${more}`;
 }
 
 function defaultName(sources: ImportSource[]): string {

@@ -156,12 +156,16 @@ const INSTRUCTION_FIELDS = ['instruction', 'question', 'query', 'prompt'];
 const OUTPUT_FIELDS = ['output', 'response', 'answer', 'completion', 'chosen'];
 const TEXT_FIELDS = ['text', 'content', 'body', 'document', 'sentence', 'comment_text', 'article', 'passage', 'review', 'abstract', 'code', 'story'];
 const DOMAIN_FIELDS = ['domain', 'category', 'subject', 'topic', 'label', 'source', 'language', 'lang', 'genre', 'class', 'subset'];
+const SCORE_NAMES = /(tox|score|rating|prob|severe|obscene|insult|threat|hate|offensive|sentiment|quality|reward)/i;
 const NOT_SCORES = /^(id|idx|i|j|k|n|index|begin|end|start|stop|offset|line|row|pos|position|year|month|day|timestamp|time|length|len|size|count|num_.*|n_.*|.*_id|.*Id|.*_idx|.*_index)$/;
 
 interface FieldStat {
   strings: number;
   stringChars: number;
+  /** Numbers and numeric strings (CSV cells), blank strings included. */
   numbers: number;
+  /** The strings among `numbers` (they are counted in `strings` too). */
+  numericStrings: number;
   messages: number;
   distinct: Set<string>;
 }
@@ -173,12 +177,15 @@ function collectFields(records: unknown[]): Map<string, FieldStat> {
     for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
       const p = prefix ? `${prefix}.${k}` : k;
       let s = stats.get(p);
-      if (!s) stats.set(p, (s = { strings: 0, stringChars: 0, numbers: 0, messages: 0, distinct: new Set() }));
+      if (!s) stats.set(p, (s = { strings: 0, stringChars: 0, numbers: 0, numericStrings: 0, messages: 0, distinct: new Set() }));
       if (typeof x === 'string') {
         s.strings++;
         s.stringChars += x.length;
         if (s.distinct.size <= 1000) s.distinct.add(x);
-        if (NUMERIC.test(x) || x.trim() === '') s.numbers++;
+        if (NUMERIC.test(x) || x.trim() === '') {
+          s.numbers++;
+          s.numericStrings++;
+        }
       } else if (typeof x === 'number' && Number.isFinite(x)) {
         s.numbers++;
         if (s.distinct.size <= 1000) s.distinct.add(String(x));
@@ -238,9 +245,12 @@ export function detectShape(records: unknown[], files: SourceFile[]): Detection 
     const leaf = f.slice(f.lastIndexOf('.') + 1);
     if (domain.kind === 'field' && domain.field === f) continue;
     if (NOT_SCORES.test(leaf) || s.messages > 0) continue;
-    const seen = s.strings + s.numbers;
-    // Fields under a `scores` object (Resect's own export) count however rare; others must be in half the records.
-    if (seen === 0 || s.numbers < seen || (!f.startsWith('scores.') && s.numbers / n < 0.5)) continue;
+    // Values present (a numeric string is one value, not two); every one of them must be a number.
+    const seen = s.strings + s.numbers - s.numericStrings;
+    // Fields under a `scores` object (Resect's own export) or named like a score (toxicity, rating, …) count however
+    // rare — a score may be missing on most records; others must be in half the records.
+    const scoreLike = f.startsWith('scores.') || SCORE_NAMES.test(leaf);
+    if (seen === 0 || s.numbers < seen || (!scoreLike && s.numbers / n < 0.5)) continue;
     if (s.strings > 0 && s.strings === seen && [...s.distinct].every((v) => v.trim() === '')) continue;
     scores.push({ name: f.startsWith('scores.') ? f.slice('scores.'.length) : f, field: f });
   }

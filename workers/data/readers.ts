@@ -17,7 +17,8 @@ import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import type { AsyncBuffer } from 'hyparquet';
 import { Utf8Error, concatBytes, decodeUtf8, lineColumnAt, splitLines, RecordTooLargeError } from './bytes';
 import type { RawLine } from './bytes';
-import { openChunks } from './sources';
+import { openChunks as openRawChunks } from './sources';
+import { BinaryContentError, refuseBinary } from './sniff';
 import type { ByteCounter, SourceFile } from './sources';
 import type { ImportIssue } from './types';
 
@@ -28,7 +29,13 @@ export type ReadItem =
 
 export interface ReadOptions {
   maxRecordBytes: number;
-  textUnit: 'line' | 'file';
+  /** Plain text: a record per line, per blank-line paragraph (code keeps its lines together), or the whole file. */
+  textUnit: 'line' | 'paragraph' | 'file';
+}
+
+/** Every text format is read through this: binary content is refused before a record is made of it (sniff.ts). */
+function openChunks(file: SourceFile, counter: ByteCounter): AsyncIterable<Uint8Array> {
+  return refuseBinary(openRawChunks(file, counter));
 }
 
 /** Reads one file as batches of records and issues. An empty file yields one 'empty-file' issue. */
@@ -40,9 +47,11 @@ export async function* readRecords(file: SourceFile, counter: ByteCounter, opts:
       yield batch;
     }
   } catch (err) {
-    const msg = err instanceof RecordTooLargeError ? err.message : `could not read: ${(err as Error).message}`;
+    const known = err instanceof RecordTooLargeError || err instanceof BinaryContentError;
+    const msg = known ? (err as Error).message : `could not read: ${(err as Error).message}`;
+    const kind = err instanceof BinaryContentError ? 'binary' : err instanceof RecordTooLargeError ? 'parse' : 'io';
     items++;
-    yield [{ ok: false, issue: { kind: err instanceof RecordTooLargeError ? 'parse' : 'io', file: file.display, message: msg }, fatal: true }];
+    yield [{ ok: false, issue: { kind, file: file.display, message: msg }, fatal: true }];
   }
   if (items === 0) yield [{ ok: false, issue: { kind: 'empty-file', file: file.display, message: 'the file holds no records' } }];
 }
@@ -58,7 +67,9 @@ function readByFormat(file: SourceFile, counter: ByteCounter, opts: ReadOptions)
     case 'tsv':
       return readCsv(file, openChunks(file, counter), '\t', opts);
     case 'txt':
-      return opts.textUnit === 'file' ? readTextFile(file, counter, opts) : readTextLines(file, openChunks(file, counter), opts);
+      if (opts.textUnit === 'file') return readTextFile(file, counter, opts);
+      if (opts.textUnit === 'paragraph') return readTextParagraphs(file, openChunks(file, counter), opts);
+      return readTextLines(file, openChunks(file, counter), opts);
     case 'parquet':
       return readParquet(file, counter);
   }
@@ -112,6 +123,45 @@ async function* readTextLines(file: SourceFile, chunks: AsyncIterable<Uint8Array
     }
     if (out.length) yield out;
   }
+}
+
+/**
+ * A record per paragraph: lines up to the next blank line, joined with their newlines (so code and verse keep their
+ * lines); the record's line is the paragraph's first. A line with invalid UTF-8 spoils its paragraph only.
+ */
+async function* readTextParagraphs(file: SourceFile, chunks: AsyncIterable<Uint8Array>, opts: ReadOptions): AsyncGenerator<ReadItem[]> {
+  let lines: string[] = [];
+  let first = 0;
+  let bytes = 0;
+  let bad: ImportIssue | null = null;
+  const flush = (): ReadItem | null => {
+    const item: ReadItem | null = bad ? { ok: false, issue: bad } : lines.length ? { ok: true, value: lines.join('\n'), line: first } : null;
+    lines = [];
+    bytes = 0;
+    bad = null;
+    return item;
+  };
+  for await (const batch of splitLines(chunks, opts.maxRecordBytes)) {
+    const out: ReadItem[] = [];
+    for (const l of batch) {
+      if (isBlank(l.bytes)) {
+        const item = flush();
+        if (item) out.push(item);
+        continue;
+      }
+      if (lines.length === 0 && !bad) first = l.line;
+      bytes += l.bytes.length + 1;
+      if (bytes > opts.maxRecordBytes) throw new RecordTooLargeError(`the paragraph at line ${first} is larger than ${opts.maxRecordBytes} bytes (import the file a line per sample)`);
+      try {
+        lines.push(decodeUtf8(l.bytes).replace(/\r$/, ''));
+      } catch (e) {
+        bad ??= encodingIssue(file, l.bytes, (e as Utf8Error).index, l.line, l.offset);
+      }
+    }
+    if (out.length) yield out;
+  }
+  const last = flush();
+  if (last) yield [last];
 }
 
 async function* readTextFile(file: SourceFile, counter: ByteCounter, opts: ReadOptions): AsyncGenerator<ReadItem[]> {

@@ -27,7 +27,8 @@ export const MappingSchema = z.object({
   scores: z.array(z.object({ name: z.string().min(1).max(200), field: z.string().min(1) })).max(100),
 });
 
-const TextUnit = z.enum(['line', 'file', 'auto']);
+/** Plain text: a record per line, per blank-line paragraph, or per file; auto: files of a folder whole, else lines. */
+const TextUnit = z.enum(['line', 'paragraph', 'file', 'auto']);
 
 /** `datasets.preview` params: paths on the backend's machine (uploads are saved to a temporary file first). */
 export const PreviewParamsSchema = z.object({

@@ -78,7 +78,8 @@ export type IssueKind =
   | 'mapping' // the record parsed but gave no text (missing field, wrong type)
   | 'empty-file'
   | 'unsupported' // a file whose format is not known (skipped)
-  | 'io'; // a file that could not be read
+  | 'io' // a file that could not be read
+  | 'binary'; // binary content (an executable, an image, an archive), refused whatever the file is named
 
 export interface ImportIssue {
   kind: IssueKind;
@@ -143,7 +144,7 @@ export interface ImportOptions {
   /** Exact duplicates (same text) are skipped or kept; both are reported. Default 'skip'. */
   duplicates?: 'skip' | 'keep';
   /** Plain text: a sample per line, per file, or auto (per file inside folders, per line for files). */
-  textUnit?: 'line' | 'file' | 'auto';
+  textUnit?: 'line' | 'paragraph' | 'file' | 'auto';
   /** Progress callback, called at most every ~100 ms and at the end. */
   onProgress?: (p: ImportProgress) => void;
   signal?: AbortSignal;
@@ -157,7 +158,7 @@ export interface PreviewOptions {
   mapping?: Mapping;
   /** Mapped samples to return. Default 20. */
   limit?: number;
-  textUnit?: 'line' | 'file' | 'auto';
+  textUnit?: 'line' | 'paragraph' | 'file' | 'auto';
   maxRecordBytes?: number;
 }
 
@@ -173,6 +174,11 @@ export interface PreviewResult {
   skippedFiles: string[];
   /** Issues met while reading the previewed records. */
   issues: ImportIssue[];
+  /**
+   * Why nothing can be imported, when no record could be read: the first file's own problem ("bad.parquet: not a
+   * readable Parquet file: … (footer != PAR1)", "empty.jsonl: the file holds no records"); null otherwise.
+   */
+  refused: string | null;
   totalBytes: number;
 }
 

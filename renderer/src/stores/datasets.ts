@@ -26,6 +26,8 @@ export interface ImportOptions {
   name: string;
   onError: 'skip' | 'stop';
   duplicates: 'skip' | 'keep';
+  /** Plain text files: a record per line, per blank-line paragraph, or the whole file (auto: whole files of a folder, else lines). */
+  textUnit: 'auto' | 'line' | 'paragraph' | 'file';
 }
 
 /** The Electron preload's path of a File, or null in a browser. */
@@ -115,7 +117,7 @@ export const useDatasets = defineStore('datasets', () => {
   const previewing = ref(false);
   const previewError = ref<string | null>(null);
   const mapping = ref<DatasetMapping | null>(null);
-  const options = ref<ImportOptions>({ name: '', onError: 'skip', duplicates: 'skip' });
+  const options = ref<ImportOptions>({ name: '', onError: 'skip', duplicates: 'skip', textUnit: 'auto' });
   /** The import job started from this window (its progress, then its report). */
   const importJobId = ref<string | null>(null);
   /** Browser exports: job id → download id. */
@@ -178,7 +180,7 @@ export const useDatasets = defineStore('datasets', () => {
     mapping.value = null;
     preview.value = null;
     const first = s.labels[0] ?? 'dataset';
-    options.value = { name: first.replace(/(\.gz)?$/i, '').replace(/\.[^.]+$/, '') || first, onError: 'skip', duplicates: 'skip' };
+    options.value = { name: first.replace(/(\.gz)?$/i, '').replace(/\.[^.]+$/, '') || first, onError: 'skip', duplicates: 'skip', textUnit: 'auto' };
     await runPreview();
   }
 
@@ -188,7 +190,7 @@ export const useDatasets = defineStore('datasets', () => {
     previewing.value = true;
     previewError.value = null;
     try {
-      const params: Params<'datasets.preview'> = { paths: staged.value.paths, limit: 20 };
+      const params: Params<'datasets.preview'> = { paths: staged.value.paths, limit: 20, textUnit: options.value.textUnit };
       if (mapping.value) params.mapping = mapping.value;
       const r = await api.request('datasets.preview', params, { timeoutMs: 120_000 });
       preview.value = r;
@@ -206,6 +208,7 @@ export const useDatasets = defineStore('datasets', () => {
       paths: staged.value.paths,
       onError: options.value.onError,
       duplicates: options.value.duplicates,
+      textUnit: options.value.textUnit,
     };
     if (options.value.name.trim()) params.name = options.value.name.trim();
     if (mapping.value) params.mapping = mapping.value;
