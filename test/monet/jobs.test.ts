@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { jobRegistry } from '../../workers/jobs/registry';
+import { openSafetensors } from '../../workers/engine/safetensors';
 import type { JobContext } from '../../workers/jobs/types';
 import { fixtureWithTokenizer } from './helpers';
 
@@ -31,14 +32,23 @@ afterAll(async () => { await rm(path.dirname(dir), { recursive: true, force: tru
 
 describe('Monet jobs', () => {
   it('are registered and validate their params', () => {
-    for (const k of ['monet.generate', 'monet.perplexity', 'monet.inspect', 'monet.route']) expect(jobRegistry[k]).toBeDefined();
+    // Registered under the names the API starts them by (each one is run below).
+    expect(Object.keys(jobRegistry)).toEqual(expect.arrayContaining(['monet.generate', 'monet.perplexity', 'monet.inspect', 'monet.route']));
+    expect(jobRegistry['monet.generate']!.params.safeParse({ model: 'x', prompt: 'y' }).success).toBe(true);
     expect(jobRegistry['monet.generate']!.params.safeParse({ model: 'x', prompt: 'y', topP: 0 }).success).toBe(false);
     expect(jobRegistry['monet.perplexity']!.params.safeParse({ model: 'x' }).success).toBe(false);
   });
 
   it('monet.inspect summarises a checkpoint', async () => {
     const r = (await runJob('monet.inspect', { model: dir }, recorder().ctx)) as Record<string, unknown>;
-    expect(r).toMatchObject({ decompose: 'vertical', layers: 4, hiddenSize: 32, experts: 8, routerLayers: [0, 2], vocabSize: 97, dtypes: { F32: expect.any(Number) } });
+    expect(r).toMatchObject({ decompose: 'vertical', layers: 4, hiddenSize: 32, experts: 8, routerLayers: [0, 2], vocabSize: 97 });
+    // Tensors per dtype, as the file's header lists them (the fixture: F32 weights and a few I64 buffers).
+    const st = await openSafetensors(path.join(dir, 'model.safetensors'));
+    const want: Record<string, number> = {};
+    for (const t of st.tensors.values()) want[t.dtype] = (want[t.dtype] ?? 0) + 1;
+    await st.close();
+    expect(r.dtypes).toEqual(want);
+    expect(want.F32).toBeGreaterThan(0);
     expect(r.parameters).toBeGreaterThan(10_000);
     expect(r.bytesOnDisk).toBeGreaterThanOrEqual((r.parameters as number) * 4);
   });

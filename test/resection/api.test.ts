@@ -11,6 +11,8 @@ import { Backend } from '../../main/backend';
 import { InProcessLauncher } from '../../main/jobs/in-process';
 import { MonetModel } from '../../workers/models/monet/model';
 import { loadTokenizer } from '../../workers/tokenizer';
+import { parseMaskJson } from '../../workers/models/monet/mask';
+import { perplexity } from '../../workers/models/monet/perplexity';
 import { collectRoutingStats, saveRoutingStats } from '../../workers/analysis/resection/routing';
 import { tempDir } from '../backend/helpers';
 import { fixtureWithTokenizer } from '../monet/helpers';
@@ -117,7 +119,23 @@ describe('resection API', () => {
     expect(w.warnings.join('\n')).toMatch(/does not say what text it was built on/);
     const r = job.result as { perplexity: { rows: { domain: string; pplBefore: number; pplAfter: number }[]; targetRelIncrease: number }; chart: string; generations: unknown[]; toxicity: { before: { prompts: number } } };
     expect(r.perplexity.rows.map((x) => x.domain)).toEqual(['code', 'prose']);
-    expect(r.perplexity.rows[0]!.pplAfter).not.toBe(r.perplexity.rows[0]!.pplBefore);
+    // The figures are the perplexities of the whole corpus (under the budget: every sample) without and with the
+    // edit stack's mask, recomputed here from the model.
+    const m = await MonetModel.load(model, { intraOpThreads: 1 });
+    try {
+      const tok = await loadTokenizer(model, { bosTokenId: 1, eosTokenId: 2 });
+      const before = await perplexity(m, tok, labelledSamples());
+      const after = await perplexity(m, tok, labelledSamples(), { masks: parseMaskJson(m.config, s.mask) });
+      for (const row of r.perplexity.rows) {
+        expect(row.pplBefore, row.domain).toBeCloseTo(before.domains[row.domain]!.ppl, 9);
+        expect(row.pplAfter, row.domain).toBeCloseTo(after.domains[row.domain]!.ppl, 9);
+      }
+      const code = r.perplexity.rows[0]!;
+      expect(code.pplAfter).not.toBeCloseTo(code.pplBefore, 3);
+      expect(r.perplexity.targetRelIncrease).toBeCloseTo((code.pplAfter - code.pplBefore) / code.pplBefore, 12);
+    } finally {
+      await m.dispose();
+    }
     expect(r.chart).toMatch(/^<svg/);
     expect(r.generations).toHaveLength(1);
     expect(r.toxicity.before.prompts).toBe(1);
