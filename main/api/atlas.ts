@@ -10,19 +10,20 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { ApiError } from '../../common/api';
+import { isFolderId } from '../../common/ids';
 import { openAtlas, type Atlas, type ExpertSummary as ReaderSummary } from '../../workers/analysis/atlas/reader';
 import type { AtlasInfo, Collection } from '../../workers/analysis/atlas/schema';
 import type { AtlasMeta } from '../../workers/analysis/atlas/build';
 import { ensureShippedAtlas } from '../atlas/shipped';
 import type { Backend } from '../backend';
-import { resolveUserPath } from '../workspace/paths';
+import { resolveUnder, resolveUserPath } from '../workspace/paths';
 import type { Handlers } from './router';
 
 const OPEN_MAX = 3;
 const open = new Map<string, Promise<Atlas>>();
 
 function atlasDir(b: Backend, id: string): string {
-  return path.join(b.requireWorkspace().dir, 'atlases', id);
+  return resolveUnder(b.requireWorkspace().artifactDir('atlases'), id, 'atlas id');
 }
 
 async function getAtlas(b: Backend, id: string): Promise<Atlas> {
@@ -104,6 +105,7 @@ export const atlasHandlers = {
     if (!existsSync(root)) return [];
     const out: AtlasInfo[] = [];
     for (const id of readdirSync(root)) {
+      if (!isFolderId(id)) continue; // a folder no client could name (hidden, odd characters)
       const dir = path.join(root, id);
       if (!existsSync(path.join(dir, 'meta.json'))) continue;
       try {
@@ -122,6 +124,7 @@ export const atlasHandlers = {
     const data = p.data.kind === 'jsonl' ? { ...p.data, path: resolveUserPath(p.data.path) } : p.data;
     if (data.kind === 'jsonl' && !existsSync(data.path)) throw new ApiError('invalid_params', `Not found: ${data.path}`, { path: data.path });
     const id = p.id ?? `atlas-${new Date().toISOString().slice(0, 10)}-${Math.random().toString(16).slice(2, 10)}`;
+    if (!p.out) atlasDir(b, id); // refuses an id that would name anything but a folder under atlases/
     const job = scheduler.start('atlas.build', { ...p, model, data, id });
     return { jobId: job.id, atlas: id };
   },

@@ -3,10 +3,10 @@
  * `dataset.import` / `dataset.export` jobs. Uploads (`PUT /api/upload`) and downloads (`GET /api/download/<id>`) of
  * `resect serve` live in the workspace's `tmp/` folder (see main/server/transfer.ts).
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { ApiError } from '../../common/api';
+import { ApiError, type JobInfo } from '../../common/api';
+import { discardUploadBatch, newTransferId, removeDeferredBatches, sweepTransfers, transferFolder } from '../workspace/transfers';
 import {
   countSamples,
   DatasetNotFoundError,
@@ -27,35 +27,26 @@ import {
   type SamplePageQuery,
 } from '../../workers/data';
 import type { Backend } from '../backend';
-import type { Workspace } from '../workspace/workspace';
-import { isInside, resolveUserPath } from '../workspace/paths';
+import { resolveUserPath } from '../workspace/paths';
 import type { Handlers } from './router';
 
-/** Uploaded files and finished browser exports older than this are removed when the next one arrives. */
-const TMP_MAX_AGE_MS = 24 * 3600_000;
+export { newTransferId, sweepTransfers, TRANSFER_ID, transferDir } from '../workspace/transfers';
 
-export function transferDir(ws: Workspace, kind: 'uploads' | 'downloads'): string {
-  return path.join(ws.dir, 'tmp', kind);
-}
-
-export function newTransferId(): string {
-  return randomBytes(12).toString('base64url');
-}
-
-export const TRANSFER_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** Removes upload/download folders older than a day (a crash or a closed tab leaves them behind). */
-export function sweepTransfers(ws: Workspace, kind: 'uploads' | 'downloads', now = Date.now()): void {
-  const dir = transferDir(ws, kind);
-  if (!existsSync(dir)) return;
-  for (const name of readdirSync(dir)) {
-    const p = path.join(dir, name);
+/** Once per backend: when a job ends, remove the upload batches whose discard waited for it. */
+const watching = new WeakSet<Backend>();
+function watchDeferredBatches(b: Backend): void {
+  if (watching.has(b)) return;
+  watching.add(b);
+  b.subscribe((event, data) => {
+    if (event !== 'job.update' || !b.workspace) return;
+    const state = (data as JobInfo).state;
+    if (state === 'queued' || state === 'running') return;
     try {
-      if (now - statSync(p).mtimeMs > TMP_MAX_AGE_MS) rmSync(p, { recursive: true, force: true });
-    } catch {
-      /* gone already */
+      removeDeferredBatches(b.workspace, b.requireScheduler().list());
+    } catch (e) {
+      process.stderr.write(`Could not remove an imported upload batch: ${(e as Error).message}\n`);
     }
-  }
+  });
 }
 
 function db(b: Backend) {
@@ -243,9 +234,9 @@ export const datasetsHandlers = {
       if (!existsSync(parent) || !statSync(parent).isDirectory()) throw new ApiError('invalid_params', `The folder ${parent} does not exist.`, { path: dest });
       if (existsSync(dest) && statSync(dest).isDirectory()) throw new ApiError('invalid_params', `${dest} is a folder; give a file name.`, { path: dest });
     } else {
-      sweepTransfers(ws, 'downloads');
+      sweepTransfers(ws, 'downloads', b.requireScheduler().list());
       downloadId = newTransferId();
-      const dir = path.join(transferDir(ws, 'downloads'), downloadId);
+      const dir = transferFolder(ws, 'downloads', downloadId);
       mkdirSync(dir, { recursive: true });
       const safe = d.name.replace(/[^\p{L}\p{N}._ -]+/gu, '_').replace(/^[.\s]+/, '').slice(0, 100) || 'dataset';
       dest = path.join(dir, `${safe}.${ext}`);
@@ -254,15 +245,15 @@ export const datasetsHandlers = {
     return { job, downloadId };
   },
 
+  // A batch an import still reads is removed when that import ends, not now: a second drop must not break the first.
   'datasets.discardUploads': (p, b) => {
     const ws = b.requireWorkspace();
-    const root = transferDir(ws, 'uploads');
+    const jobs = b.requireScheduler().list();
     let removed = 0;
     for (const id of p.ids) {
-      const dir = path.join(root, id);
-      if (!isInside(root, dir) || !existsSync(dir)) continue;
-      rmSync(dir, { recursive: true, force: true });
-      removed++;
+      const outcome = discardUploadBatch(ws, id, jobs);
+      if (outcome === 'removed') removed++;
+      if (outcome === 'deferred') watchDeferredBatches(b);
     }
     return { removed };
   },

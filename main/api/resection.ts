@@ -12,7 +12,8 @@ import { loadMonetConfig } from '../../workers/models/monet/config';
 import type { MonetConfig } from '../../workers/models/monet/config';
 import { EditNotFoundError, EditStore } from '../resection/store';
 import type { Backend } from '../backend';
-import { resolveUserPath } from '../workspace/paths';
+import { resolveUnder, resolveUserPath } from '../workspace/paths';
+import { isFolderId } from '../../common/ids';
 import type { Handlers } from './router';
 import type { RoutingStats } from '../../workers/analysis/resection/routing';
 import type { MaskJson, Selection, SelectionRule } from '../../workers/analysis/resection/select';
@@ -42,7 +43,8 @@ async function configOf(dir: string): Promise<MonetConfig> {
 
 function atlasDir(b: Backend, atlas: string): string {
   const ws = b.requireWorkspace();
-  const byId = /^[A-Za-z0-9_.-]{1,80}$/.test(atlas) ? path.join(ws.dir, 'atlases', atlas) : null;
+  // An atlas id names a folder under atlases/; anything else is a folder path the user chose.
+  const byId = isFolderId(atlas) ? resolveUnder(ws.artifactDir('atlases'), atlas, 'atlas id') : null;
   const dir = byId && existsSync(byId) ? byId : resolveUserPath(atlas);
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ApiError('not_found', `no atlas "${atlas}"`);
   if (!existsSync(path.join(dir, 'meta.json')) && !existsSync(path.join(dir, 'routing.json'))) throw new ApiError('not_found', `${dir} is not a built atlas`);

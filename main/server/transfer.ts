@@ -14,9 +14,10 @@ import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
+import { ApiError } from '../../common/api';
 import type { Backend } from '../backend';
-import { newTransferId, sweepTransfers, TRANSFER_ID, transferDir } from '../api/datasets';
-import { isInside } from '../workspace/paths';
+import { newTransferId, sweepTransfers, TRANSFER_ID, transferFolder } from '../workspace/transfers';
+import { resolveUnder } from '../workspace/paths';
 
 const DEFAULT_LIMIT = 16 * 1024 ** 3;
 
@@ -47,15 +48,32 @@ export function safeRelativePath(name: string): string | null {
 /** Handles /api/upload and /api/download/<id>; returns false for any other path. */
 export function handleTransfer(req: http.IncomingMessage, res: http.ServerResponse, url: URL, backend: Backend): boolean {
   if (url.pathname === '/api/upload') {
-    void upload(req, res, url, backend);
+    // Nothing a client sends may escape as an unhandled rejection (it would end the process and every job).
+    void upload(req, res, url, backend).catch((e: unknown) => answerError(res, e));
     return true;
   }
   const m = /^\/api\/download\/([^/]+)$/.exec(url.pathname);
   if (m) {
-    download(req, res, m[1]!, backend);
+    try {
+      download(req, res, m[1]!, backend);
+    } catch (e) {
+      answerError(res, e);
+    }
     return true;
   }
   return false;
+}
+
+/** The answer to a request whose handler threw: the ApiError's message, or a 500 that names the cause. */
+function answerError(res: http.ServerResponse, e: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.setHeader('Connection', 'close');
+  if (e instanceof ApiError) return fail(res, e.code === 'not_found' ? 404 : 400, e.message);
+  process.stderr.write(`transfer failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  fail(res, 500, `The transfer failed: ${e instanceof Error ? e.message : String(e)}`);
 }
 
 async function upload(req: http.IncomingMessage, res: http.ServerResponse, url: URL, backend: Backend): Promise<void> {
@@ -77,14 +95,20 @@ async function upload(req: http.IncomingMessage, res: http.ServerResponse, url: 
     res.setHeader('Connection', 'close');
     return fail(res, 413, `The file is larger than the upload limit (${limit} bytes).`);
   }
-  const root = transferDir(ws, 'uploads');
-  if (batchParam === null) sweepTransfers(ws, 'uploads');
+  // Each drop is its own batch (no `batch`): earlier batches stay until they are imported or discarded.
+  if (batchParam === null) sweepTransfers(ws, 'uploads', backend.requireScheduler().list());
   const id = batchParam ?? newTransferId();
-  const batchDir = path.join(root, id);
-  const dest = path.join(batchDir, rel);
-  if (!isInside(batchDir, dest)) return fail(res, 400, 'Bad file name.');
+  const batchDir = transferFolder(ws, 'uploads', id);
+  const dest = resolveUnder(batchDir, rel, 'upload name', 'relative');
   if (existsSync(dest)) return fail(res, 409, `${rel} was already uploaded in this batch.`);
-  mkdirSync(path.dirname(dest), { recursive: true });
+  // `a` uploaded as a file, then `a/b`: a part of the path is a file, so the folder cannot be made.
+  const clash = fileOnTheWay(batchDir, dest);
+  if (clash) return fail(res, 409, `${rel} cannot be stored: ${path.relative(batchDir, clash)} was uploaded as a file in this batch.`);
+  try {
+    mkdirSync(path.dirname(dest), { recursive: true });
+  } catch (e) {
+    return fail(res, 409, `${rel} cannot be stored in this batch: ${(e as Error).message}`);
+  }
   let bytes = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -106,6 +130,21 @@ async function upload(req: http.IncomingMessage, res: http.ServerResponse, url: 
   json(res, 200, { id, path: dest, root: batchDir, bytes });
 }
 
+/** The first existing part of `dest`'s folders (below `root`) that is not a folder, or null. */
+function fileOnTheWay(root: string, dest: string): string | null {
+  const parts = path.relative(root, path.dirname(dest)).split(path.sep).filter(Boolean);
+  let cur = root;
+  for (const part of parts) {
+    cur = path.join(cur, part);
+    try {
+      if (!statSync(cur).isDirectory()) return cur;
+    } catch {
+      return null; // missing from here on: mkdir makes it
+    }
+  }
+  return null;
+}
+
 function download(req: http.IncomingMessage, res: http.ServerResponse, id: string, backend: Backend): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { Allow: 'GET, HEAD' }).end();
@@ -114,7 +153,7 @@ function download(req: http.IncomingMessage, res: http.ServerResponse, id: strin
   const ws = backend.workspace;
   if (!ws) return fail(res, 503, 'No workspace is open.');
   if (!TRANSFER_ID.test(id)) return fail(res, 404, 'No such download.');
-  const dir = path.join(transferDir(ws, 'downloads'), id);
+  const dir = transferFolder(ws, 'downloads', id);
   let file: string | undefined;
   try {
     file = readdirSync(dir).find((n) => !n.includes('.partial-'));

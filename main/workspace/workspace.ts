@@ -10,7 +10,7 @@ import path from 'node:path';
 import { ApiError, Settings, type JobInfo, type JobProgress } from '../../common/api';
 import { migrate } from './migrations';
 import { migrate as migrateDatasets, recoverStore } from '../../workers/data/store';
-import { resolveUserPath } from './paths';
+import { resolveUnder, resolveUserPath } from './paths';
 
 export const ARTIFACT_DIRS = ['models', 'datasets', 'atlases', 'saes', 'edits', 'jobs'] as const;
 export type ArtifactDir = (typeof ARTIFACT_DIRS)[number];
@@ -185,8 +185,7 @@ export class Workspace {
   }
 
   jobDir(id: string): string {
-    if (!/^[A-Za-z0-9_-]+$/.test(id)) throw new ApiError('invalid_params', `Not a job id: ${id}`);
-    return path.join(this.dir, 'jobs', id);
+    return resolveUnder(this.artifactDir('jobs'), id, 'job id');
   }
 
   getSettings(): Settings {

@@ -73,7 +73,7 @@ export async function expandSources(sources: ImportSource[]): Promise<{ files: S
     const st = await fsp.stat(abs);
     if (st.isDirectory()) {
       const rootName = path.basename(abs);
-      await walk(abs, rootName, files, skipped);
+      await walk(abs, rootName, files, skipped, { entries: 0 });
     } else {
       const f = formatOf(abs);
       if (!f) {
@@ -86,14 +86,22 @@ export async function expandSources(sources: ImportSource[]): Promise<{ files: S
   return { files, skipped };
 }
 
-async function walk(dir: string, display: string, files: SourceFile[], skipped: string[]): Promise<void> {
+/** A folder holding more entries than this (all levels) is refused: `/` or a home folder given by mistake would
+ *  otherwise be walked for minutes. A dataset of more files than this is imported folder by folder. */
+export const MAX_FOLDER_ENTRIES = 50_000;
+
+async function walk(dir: string, display: string, files: SourceFile[], skipped: string[], seen: { entries: number }): Promise<void> {
   const entries = (await fsp.readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  seen.entries += entries.length;
+  if (seen.entries > MAX_FOLDER_ENTRIES) {
+    throw new Error(`${display.split('/')[0]} holds more than ${MAX_FOLDER_ENTRIES} files and folders: choose the folder of the dataset itself`);
+  }
   for (const e of entries) {
     if (e.name.startsWith('.')) continue;
     const abs = path.join(dir, e.name);
     const disp = `${display}/${e.name}`;
     if (e.isDirectory()) {
-      await walk(abs, disp, files, skipped);
+      await walk(abs, disp, files, skipped, seen);
     } else if (e.isFile()) {
       const f = formatOf(e.name);
       if (!f) {

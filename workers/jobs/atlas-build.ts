@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { defineJob } from './types';
+import { resolveUnder } from '../../main/workspace/paths';
 import { loadMonetForJob, tokenizerFor } from './monet-common';
 import { AtlasBuildParams } from '../analysis/atlas/schema';
 
@@ -20,7 +21,7 @@ export const atlasBuildJob = defineJob({
   async run(p, ctx) {
     const { buildAtlas } = await import('../analysis/atlas/build');
     const id = p.id ?? newAtlasId();
-    const outDir = p.out ? path.resolve(ctx.workspace, p.out) : path.join(ctx.workspace, 'atlases', id);
+    const outDir = p.out ? path.resolve(ctx.workspace, p.out) : resolveUnder(path.join(ctx.workspace, 'atlases'), id, 'atlas id');
     const model = await loadMonetForJob(p.model, ctx);
     try {
       const tokenizer = await tokenizerFor(p.model, model.config);

@@ -5,6 +5,7 @@
  * - `resection.experiment`: the domain-masking experiment (atlas → select → mask → perplexity) for every domain;
  * - `resection.export`: an edited model as a Hugging Face folder with masks and recipe, or baked where exact.
  */
+import { resolveUnder } from '../../main/workspace/paths';
 import path from 'node:path';
 import { defineJob, type JobContext } from './types';
 import { loadMonetForJob, tokenizerFor } from './monet-common';
@@ -54,7 +55,7 @@ export const resectionEvaluateJob = defineJob({
       // Problems are shown loudly with the figures (the app's panel), not hidden in the log.
       const warnings = evalDraw ? drawProblems(evalDraw, p.target ?? null) : [];
       for (const a of p.atlases) {
-        const dir = path.isAbsolute(a) ? a : path.join(ctx.workspace, 'atlases', a);
+        const dir = path.isAbsolute(a) ? a : resolveUnder(path.join(ctx.workspace, 'atlases'), a, 'atlas id');
         const m = samples.length ? overlapMessage(await atlasOverlap(dir, samples, ctx.workspace)) : null;
         if (m) warnings.push(m);
       }
@@ -105,7 +106,7 @@ export const resectionExperimentJob = defineJob({
       const problems = drawProblems(draw);
       if (problems.length && !p.allowShort) throw new Error(`${problems.join('; ')}. Lower the tokens per domain (every domain needs the same budget), or allow short domains`);
       const samples = draw.taken;
-      let atlasDir = p.atlas ? (path.isAbsolute(p.atlas) ? p.atlas : path.join(ctx.workspace, 'atlases', p.atlas)) : null;
+      let atlasDir = p.atlas ? (path.isAbsolute(p.atlas) ? p.atlas : resolveUnder(path.join(ctx.workspace, 'atlases'), p.atlas, 'atlas id')) : null;
       let overlap;
       if (!atlasDir) {
         atlasDir = path.join(ctx.workspace, 'atlases', `experiment-${ctx.jobId}`);

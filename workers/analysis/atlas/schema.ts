@@ -1,5 +1,6 @@
 /** Zod schemas of the atlas (no Node imports: common/api.ts and the renderer use them). */
 import { z } from 'zod';
+import { FolderId } from '../../../common/ids';
 
 export const AtlasDataSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('dataset'), datasetId: z.number().int().positive() }),
@@ -29,7 +30,7 @@ export const AtlasBuildParams = z.object({
   context: z.number().int().min(2).optional(),
   checkpointEvery: z.number().int().min(0).default(1000),
   /** Atlas id (folder name under atlases/); new when absent. */
-  id: z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/).optional(),
+  id: FolderId.optional(),
   name: z.string().max(200).optional(),
   /** Output folder instead of `<workspace>/atlases/<id>`. */
   out: z.string().optional(),
@@ -85,7 +86,7 @@ export const ExpertPage = ExpertSummary.extend({
 });
 export type ExpertPage = z.infer<typeof ExpertPage>;
 
-const AtlasRef = z.object({ atlas: z.string().regex(/^[A-Za-z0-9_.-]{1,80}$/), group: z.number().int().min(0) });
+const AtlasRef = z.object({ atlas: FolderId, group: z.number().int().min(0) });
 const ExpertRef = AtlasRef.extend({ expert: z.number().int().min(0) });
 
 export const CollectionItem = z.object({ atlas: z.string(), group: z.number(), expert: z.number(), label: z.string(), notes: z.string(), addedAt: z.number() });
