@@ -59,8 +59,14 @@ interface ImportOpts {
   domainField?: string;
   onError: 'skip' | 'stop';
   keepDuplicates?: boolean;
+  textUnit: 'auto' | 'line' | 'paragraph' | 'file';
   workspace?: string;
   json?: boolean;
+}
+
+function parseTextUnit(v: string): ImportOpts['textUnit'] {
+  if (v === 'auto' || v === 'line' || v === 'paragraph' || v === 'file') return v;
+  throw new InvalidArgumentError('--text-unit is line, paragraph, file or auto');
 }
 
 export function registerData(program: Command): void {
@@ -75,6 +81,7 @@ export function registerData(program: Command): void {
     .option('--domain-field <field>', 'take the domain from this (dotted) field of each record')
     .option('--on-error <mode>', 'skip malformed records (reported) or stop (nothing is kept)', parseOnError, 'skip')
     .option('--keep-duplicates', 'keep exact duplicate texts (skipped by default)')
+    .option('--text-unit <unit>', 'plain text: a sample per line, per blank-line paragraph (code, verse), or per file; auto: whole files of a folder, else lines', parseTextUnit, 'auto')
     .option(...workspaceOption)
     .option('--json', 'print the import report as JSON')
     .action(async (paths: string[], o: ImportOpts) => {
@@ -86,7 +93,7 @@ export function registerData(program: Command): void {
       });
       let mapping: Mapping | undefined;
       if (o.domain || o.domainField) {
-        const preview = await previewImport(sources, { limit: 1 });
+        const preview = await previewImport(sources, { limit: 1, textUnit: o.textUnit });
         mapping = { ...preview.mapping, domain: o.domain ? { kind: 'value', value: o.domain } : { kind: 'field', field: o.domainField! } };
         if (o.domainField) mapping.scores = mapping.scores.filter((s) => s.field !== o.domainField);
       }
@@ -103,6 +110,7 @@ export function registerData(program: Command): void {
           ...(mapping ? { mapping } : {}),
           onError: o.onError,
           duplicates: o.keepDuplicates ? 'keep' : 'skip',
+          textUnit: o.textUnit,
           signal: abort.signal,
           onProgress: (p) => {
             const now = Date.now();
@@ -124,7 +132,10 @@ export function registerData(program: Command): void {
         if (e instanceof ImportFailedError) {
           if (o.json) printJson(e.report);
           else printReport(e.report, (s) => process.stderr.write(s));
-          const why = { cancelled: 'it was interrupted', stopped: 'a record was bad and --on-error is stop', empty: 'no samples were found', failed: e.message, committed: '' }[e.report.outcome];
+          // An empty import says why in the file's own words (footer != PAR1, binary content, no records).
+          const first = e.report.issues[0];
+          const empty = `no samples were found${first ? ` (${first.file}: ${first.message})` : ''}`;
+          const why = { cancelled: 'it was interrupted', stopped: 'a record was bad and --on-error is stop', empty, failed: e.message, committed: '' }[e.report.outcome];
           throw new Error(`nothing was imported: ${why}. Existing datasets are unchanged.`);
         }
         throw e;
