@@ -213,7 +213,7 @@ export async function trainSae(configIn: SaeTrainConfigInput, source: Activation
       if (o.checkpointEvery && step % o.checkpointEvery === 0 && step < c.steps) await save();
     }
     const checkpoint = await save();
-    const params = new Map(spec.params.map((p) => [p.name, Float32Array.from(runner.value(p.name))]));
+    const params = new Map<string, Float32Array>(spec.params.map((p) => [p.name, Float32Array.from(runner.value(p.name))]));
     if (frozenPreBias) params.set('b_pre', frozenPreBias);
     const sae = toSae(c, dIn, params, {
       ...(adapter ? { bias: adapter.bias, group, targets } : {}),

@@ -14,7 +14,8 @@ import { registerExperiment } from './experiment';
 import { registerExport } from './export';
 import { registerAtlas } from './atlas';
 import { registerSae } from './sae';
+import { registerGbaSyntheticExperiment } from './experiment-gba';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerData, registerForward, registerGenerate, registerPerplexity, registerTrain, registerAtlas, registerMask, registerExperiment, registerExport, registerSae];
+export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerData, registerForward, registerGenerate, registerPerplexity, registerTrain, registerAtlas, registerMask, registerExperiment, registerExport, registerSae, registerGbaSyntheticExperiment];
