@@ -3,10 +3,6 @@
  * exporting a function that adds it to the `sae` command; list it in SAE_SUBCOMMANDS below.
  */
 import type { Command } from 'commander';
-import { registerSaeCapture } from './sae-capture';
-import { registerSaeEncode } from './sae-encode';
-import { registerSaeEval } from './sae-eval';
-import { registerSaeImport } from './sae-import';
 import { registerSaeTrain } from './sae-train';
 
 /** Adds one subcommand to `resect sae`. */
