@@ -20,6 +20,7 @@ const nodeEntries = [
   { in: 'bench/train.ts', out: 'dist/bench/train.mjs' },
   { in: 'bench/monet.ts', out: 'dist/bench/monet.mjs' },
   { in: 'bench/monet-load.ts', out: 'dist/bench/monet-load.mjs' },
+  { in: 'bench/sae.ts', out: 'dist/bench/sae.mjs' },
 ];
 const electronEntries = [
   { in: 'main/electron/main.ts', out: 'dist/electron/main.cjs' },
