@@ -30,6 +30,9 @@ export interface ExampleRoute {
   error: string | null;
 }
 
+/** The id under which the default model's shipped atlas is installed in every workspace (main/atlas/shipped.ts). */
+export const DEFAULT_ATLAS_ID = 'default';
+
 function decode(b64: string): ArrayBuffer {
   const bin = atob(b64);
   const out = new Uint8Array(bin.length);
@@ -58,11 +61,15 @@ export const useAtlas = defineStore('atlas', () => {
   const current = computed(() => list.value.find((a) => a.id === atlasId.value) ?? null);
   const buildJob = computed<JobInfo | undefined>(() => (buildJobId.value ? jobs.byId[buildJobId.value] : undefined));
 
-  async function refresh() {
+  /** The atlas to open when none is chosen: the shipped default model's (id `default`), else the newest. */
+  const preferred = computed(() => list.value.find((a) => a.id === DEFAULT_ATLAS_ID) ?? list.value[0] ?? null);
+
+  /** Reloads the list; opens the preferred atlas when none is open (unless the caller opens one itself: a deep link). */
+  async function refresh(o: { autoSelect?: boolean } = {}) {
     list.value = await api.request('atlas.list', {});
     loaded.value = true;
     if (atlasId.value && !list.value.some((a) => a.id === atlasId.value)) atlasId.value = null;
-    if (!atlasId.value && list.value.length) await select(list.value[0]!.id);
+    if (!atlasId.value && preferred.value && o.autoSelect !== false) await select(preferred.value.id);
   }
 
   async function select(id: string, g = 0) {
@@ -187,7 +194,7 @@ export const useAtlas = defineStore('atlas', () => {
   });
 
   return {
-    list, loaded, atlasId, group, map, mapMs, page, pageMs, collections, example, buildJobId, current, buildJob,
+    list, loaded, atlasId, group, map, mapMs, page, pageMs, collections, example, buildJobId, current, buildJob, preferred,
     refresh, select, setGroup, loadMap, experts, openExpert, closeExpert, search, build, remove, routeExample,
     loadCollections, saveCollection, deleteCollection, pin, unpin,
   };

@@ -54,6 +54,7 @@ export const useResection = defineStore('resection', () => {
   const jobs = useJobs();
 
   async function open(path: string) {
+    if (model.value !== path) evaluateJobId.value = null;
     model.value = path;
     stack.value = await api.request('resection.edits', { model: path });
   }
@@ -109,7 +110,37 @@ export const useResection = defineStore('resection', () => {
     return job;
   }
 
-  const evaluateJob = computed(() => (evaluateJobId.value ? jobs.byId[evaluateJobId.value] ?? null : null));
+  /** Ids of the enabled edits, in stack order: what an evaluation started now measures. */
+  const activeEditIds = computed(() => stack.value?.edits.filter((e) => e.enabled).map((e) => e.id) ?? []);
+  /** Whether an evaluation job measured exactly the edits active now (its params record them). */
+  function measuresCurrentEdits(job: JobInfo): boolean {
+    const ids = (job.params as { edits?: number[] }).edits ?? [];
+    return ids.length === activeEditIds.value.length && ids.every((id, k) => id === activeEditIds.value[k]);
+  }
+  /** Every evaluation of the chosen model, newest first. Jobs persist in the workspace, so they survive a reload. */
+  const evaluations = computed(() =>
+    Object.values(jobs.byId)
+      .filter((j) => j.kind === 'resection.evaluate' && j.params.model === model.value)
+      .sort((a, b) => b.createdAt - a.createdAt),
+  );
+  /** The evaluation shown: the one started or reopened here, else the latest that measured the current edits. */
+  const evaluateJob = computed(() => {
+    const chosen = evaluateJobId.value ? jobs.byId[evaluateJobId.value] : undefined;
+    if (chosen && chosen.params.model === model.value) return chosen;
+    return evaluations.value.find((j) => j.state !== 'failed' && j.state !== 'cancelled' && measuresCurrentEdits(j)) ?? null;
+  });
+  /** The domain of the newest enabled edit chosen by the domain rule (its recipe keeps the rule): the pickers start there. */
+  const editedDomain = computed(() => {
+    const edits = [...(stack.value?.edits ?? [])].filter((e) => e.enabled).sort((a, b) => b.position - a.position);
+    for (const e of edits) {
+      const rule = (e.recipe as { rule?: { kind?: string; domain?: string | null } }).rule;
+      if (rule?.kind === 'domain' && rule.domain) return rule.domain;
+    }
+    return null;
+  });
+  function openEvaluation(jobId: string | null) {
+    evaluateJobId.value = jobId;
+  }
   const evaluation = computed(() => (evaluateJob.value?.state === 'succeeded' ? (evaluateJob.value.result as EvaluationResult) : null));
   const exportJob = computed(() => (exportJobId.value ? jobs.byId[exportJobId.value] ?? null : null));
   /** The experiment started here, else the chosen model's latest one (it does not depend on the edit stack, so a
@@ -128,5 +159,5 @@ export const useResection = defineStore('resection', () => {
     if (m === stack.value?.model) refresh().catch(() => {});
   });
 
-  return { model, stack, selection, evaluateJobId, evaluateJob, evaluation, exportJob, open, refresh, preview, apply, toggle, remove, undo, redo, evaluate, exportModel, experimentJob, experiment, runExperiment, similarityByAtlas, similarity };
+  return { model, stack, selection, evaluateJobId, evaluateJob, evaluation, evaluations, activeEditIds, measuresCurrentEdits, openEvaluation, editedDomain, exportJob, open, refresh, preview, apply, toggle, remove, undo, redo, evaluate, exportModel, experimentJob, experiment, runExperiment, similarityByAtlas, similarity };
 });

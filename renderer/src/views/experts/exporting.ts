@@ -35,7 +35,7 @@ export function expertSvg(page: ExpertPage, atlas: AtlasInfo | null): { svg: str
   const W = 760;
   const lines: string[] = [];
   let y = 30;
-  lines.push(`<text x="20" y="${y}" font-size="20" font-weight="700">Group ${page.group} · Expert #${page.id} (i ${page.i}, j ${page.j})</text>`);
+  lines.push(`<text x="20" y="${y}" font-size="20" font-weight="700">G${page.group} · Expert #${page.id} (i ${page.i}, j ${page.j})</text>`);
   y += 22;
   if (atlas) lines.push(`<text x="20" y="${y}" font-size="12" fill="#5b6372">${esc(clip(`${atlas.name} — ${atlas.tokens} tokens`, 110))}</text>`);
   y += 24;
