@@ -75,7 +75,7 @@ describe('models API', () => {
 
     const info = await call('models.add', { path: model });
     expect(info).toMatchObject({ name: 'monet-vd-tiny', path: model, builtin: false, error: null, tokenizer: 'tokenizer.json' });
-    expect(info.summary).toMatchObject({ decompose: 'vertical', layers: 4, hiddenSize: 32, experts: 8, routerLayers: [0, 2], vocabSize: 97, dtypes: { F32: expect.any(Number) } });
+    expect(info.summary).toMatchObject({ decompose: 'vertical', layers: 4, hiddenSize: 32, experts: 8, routerLayers: [0, 2], vocabSize: 97, dtypes: { F32: 79, I64: 4 } }); // the fixture's header: 79 F32 weights, 4 I64 buffers
     expect(info.summary!.parameters).toBeGreaterThan(10_000);
     expect(info.summary!.bytesOnDisk).toBeGreaterThanOrEqual(info.summary!.parameters * 4);
     expect(events.filter((e) => e.event === 'models.changed')).toHaveLength(1);
@@ -87,7 +87,7 @@ describe('models API', () => {
 
     const details = await call('models.get', { id: info.id });
     expect(details.config).toMatchObject({ model_type: 'monet', moe_experts: 8, num_hidden_layers: 4 });
-    expect(details.derived).toMatchObject({ headDim: expect.any(Number), routerLayers: [0, 2], compositeExperts: 64, routers: 2 });
+    expect(details.derived).toMatchObject({ headDim: 32 / 4, routerLayers: [0, 2], compositeExperts: 64, routers: 2 });
     expect(details.derived!.sigmaStar).toBeGreaterThan(0);
     expect(details.files.map((f) => f.name)).toEqual(['model.safetensors']);
     expect(details.files[0]!.bytes).toBe(details.summary!.bytesOnDisk);

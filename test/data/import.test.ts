@@ -96,7 +96,8 @@ describe('import formats', () => {
     t.write('corpus/notes.bin', 'xx');
     const pv = await previewImport([{ path: `${t.dir}/corpus` }]);
     expect(pv.detection).toMatchObject({ shape: 'text', mapping: { domain: { kind: 'folder' } } });
-    expect(pv.formats).toEqual({ txt: { files: 3, bytes: expect.any(Number) } });
+    const txtBytes = ['def f(): pass\n', 'import os\nprint(1)\n', 'fn main() {}\n'].reduce((n, x) => n + Buffer.byteLength(x), 0);
+    expect(pv.formats).toEqual({ txt: { files: 3, bytes: txtBytes } });
     expect(pv.skippedFiles).toEqual(['corpus/notes.bin']);
     const r = await importDataset(db, [{ path: `${t.dir}/corpus` }]);
     expect(r.issueCounts).toEqual({ unsupported: 1 });

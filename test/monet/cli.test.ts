@@ -1,30 +1,27 @@
-/** The built CLI (`node bin/resect.mjs …`) on the fixtures: forward parity, mask validation, perplexity --json, generate. */
+/** The CLI (bundled from the current tree, as `resect …` runs it) on the fixtures: forward parity, mask validation, perplexity --json, generate. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { openSafetensors, writeSafetensors } from '../../workers/engine/safetensors';
 import { FIXTURES, fixtureWithTokenizer, maxAbsDiff } from './helpers';
+import { buildBundles } from '../backend/helpers';
 
 const run = promisify(execFile);
 const ROOT = path.join(import.meta.dirname, '..', '..');
-const BIN = path.join(ROOT, 'bin', 'resect.mjs');
-const cli = (args: string[]) => run(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 1 << 26 });
+/** The CLI bundled from the current source tree, every run, into a private folder (never a stale dist/cli.mjs). */
+let bundle: { cli: string; cleanup: () => void };
+const cli = (args: string[]) => run(process.execPath, [bundle.cli, ...args], { cwd: ROOT, maxBuffer: 1 << 26 });
 
 let tmp: string;
 beforeAll(async () => {
-  // The CLI bundle must include the current commands: rebuild it when a source is newer (as `npm test` does).
-  const bundle = path.join(ROOT, 'dist', 'cli.mjs');
-  const sources = ['main/cli/commands/forward.ts', 'main/cli/commands/perplexity.ts', 'main/cli/commands/generate.ts', 'workers/models/monet/model.ts', 'workers/models/monet/layers.ts'];
-  if (!existsSync(bundle) || sources.some((s) => statSync(path.join(ROOT, s)).mtimeMs > statSync(bundle).mtimeMs)) {
-    await run(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs'), '--quiet'], { cwd: ROOT });
-  }
+  bundle = await buildBundles();
   tmp = await mkdtemp(path.join(tmpdir(), 'resect-cli-'));
 }, 120_000);
 afterAll(async () => {
+  bundle?.cleanup();
   await rm(tmp, { recursive: true, force: true });
 });
 

@@ -7,6 +7,13 @@ import { openSafetensors, writeSafetensors } from '../../workers/engine/safetens
 import { openMonetCheckpoint } from '../../workers/models/monet/checkpoint';
 import { buildMonetForward, maskFeeds } from '../../workers/models/monet/forward';
 
+/**
+ * Parity fixtures (test/fixtures/monet-{vd,hd}-tiny): tiny random-weight checkpoints and what an independent PyTorch
+ * reference of the published Monet forward computes for them (logits, router gates, masked logits from a brute-force
+ * composite-expert evaluator). Their generator sits beside the steering copy, ../shared/fixtures/generate.py
+ * (`python3 generate.py public OUT_DIR`, fixed seeds; its README says how the reference was checked against the
+ * published modeling_monet.py); the files here are byte-identical to the ones it wrote. Agreement bar: 1e-4.
+ */
 const FIXTURES = path.join(import.meta.dirname, '..', 'fixtures');
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
