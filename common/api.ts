@@ -19,7 +19,7 @@ import {
 import { resectionEvents, resectionMethods } from '../workers/analysis/resection/schema';
 
 /** Rows of the domain-masking experiment, as the `resection.experiment` job returns them, and how to read them. */
-export { mostAffectedOther, type DomainMaskingRow, type DomainMaskingSummary, type ExperimentJobParams } from '../workers/analysis/resection/schema';
+export { mostAffectedOther, type DomainMaskingRow, type DomainMaskingSummary, type DomainMaskingIntervals, type DrawSummary, type RatioInterval, type ExperimentJobParams } from '../workers/analysis/resection/schema';
 import { atlasMethods } from '../workers/analysis/atlas/schema';
 import { saeTrainMethods } from '../workers/sae/train-options';
 

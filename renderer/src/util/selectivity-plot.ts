@@ -6,7 +6,12 @@
  * Log axes because the figures span three decades (news +0.1 % beside CSS +150 %). A value ≤ 0 has no place on them:
  * it is drawn on the axis edge (`clipped`) and says so in its title.
  */
-export interface SelectivityInput { domain: string; target: number; others: number; passes: boolean }
+export interface SelectivityInput {
+  domain: string; target: number; others: number; passes: boolean;
+  /** 95 % bootstrap intervals, drawn as error bars (absent in results from before they existed). */
+  targetCi?: readonly [number, number];
+  othersCi?: readonly [number, number];
+}
 
 export interface PlotPoint extends SelectivityInput {
   x: number;
@@ -15,6 +20,9 @@ export interface PlotPoint extends SelectivityInput {
   clippedY: boolean;
   /** Where the domain's name goes (baseline start): beside the point, moved off any label placed before it. */
   label: { x: number; y: number };
+  /** Error bars in plot coordinates; an end at or below 0 is drawn to the axis edge. */
+  errX: { x1: number; x2: number } | null;
+  errY: { y1: number; y2: number } | null;
 }
 export interface Tick { value: number; pos: number; label: string }
 
@@ -52,14 +60,20 @@ export function selectivityLayout(
   const width = o.width ?? 420;
   const height = o.height ?? 300;
   const box = { left: 56, top: 12, right: width - 16, bottom: height - 40 };
-  const [xlo, xhi] = decades(rows.map((r) => r.others), []);
-  const [ylo, yhi] = decades(rows.map((r) => r.target), [o.minTarget]);
+  const [xlo, xhi] = decades(rows.map((r) => r.others), rows.flatMap((r) => (r.othersCi ? [...r.othersCi] : [])));
+  const [ylo, yhi] = decades(rows.map((r) => r.target), [o.minTarget, ...rows.flatMap((r) => (r.targetCi ? [...r.targetCi] : []))]);
   const sx = (v: number) => box.left + ((Math.log10(v) - xlo) / (xhi - xlo)) * (box.right - box.left);
   const sy = (v: number) => box.bottom - ((Math.log10(v) - ylo) / (yhi - ylo)) * (box.bottom - box.top);
   const points = rows.map((r) => {
     const clippedX = !(r.others > 0);
     const clippedY = !(r.target > 0);
-    return { ...r, x: clippedX ? box.left : sx(r.others), y: clippedY ? box.bottom : sy(r.target), clippedX, clippedY, label: { x: 0, y: 0 } };
+    const ex = (v: number) => (v > 0 ? sx(v) : box.left);
+    const ey = (v: number) => (v > 0 ? sy(v) : box.bottom);
+    return {
+      ...r, x: clippedX ? box.left : sx(r.others), y: clippedY ? box.bottom : sy(r.target), clippedX, clippedY, label: { x: 0, y: 0 },
+      errX: r.othersCi ? { x1: ex(r.othersCi[0]), x2: ex(r.othersCi[1]) } : null,
+      errY: r.targetCi ? { y1: ey(r.targetCi[0]), y2: ey(r.targetCi[1]) } : null,
+    };
   });
   placeLabels(points, box);
   const ticks = (lo: number, hi: number, at: (v: number) => number) =>

@@ -71,4 +71,19 @@ describe('selectivityLayout', () => {
     expect(c!.y).toBe(m.box.bottom);
     expect(selectivityLayout([], { bar: 10, minTarget: 0.01 }).points).toEqual([]);
   });
+  it('draws 95% intervals as error bars through the point, an end at or below 0 on the axis edge (issue 20.6)', () => {
+    const withCi = [
+      { ...row('css', 1.53, 0.0307), targetCi: [1.2, 1.9] as const, othersCi: [0.02, 0.05] as const },
+      { ...row('news', 0.0112, 0.0015), targetCi: [0.004, 0.02] as const, othersCi: [-0.001, 0.003] as const },
+    ];
+    const m = selectivityLayout(withCi, { bar: 10, minTarget: 0.01 });
+    for (const p of m.points) {
+      expect(p.errX!.x1).toBeLessThan(p.x);
+      expect(p.errX!.x2).toBeGreaterThan(p.x);
+      expect(p.errY!.y1).toBeGreaterThan(p.y); // lower end further down the SVG
+      expect(p.errY!.y2).toBeLessThan(p.y);
+    }
+    expect(m.points[1]!.errX!.x1).toBe(m.box.left);
+    expect(selectivityLayout([row('css', 1.53, 0.0307)], { bar: 10, minTarget: 0.01 }).points[0]!.errX).toBeNull();
+  });
 });
