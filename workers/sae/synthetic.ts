@@ -16,6 +16,8 @@ export interface PlantedSpec {
   coef?: [number, number];
   /** Additive noise σ·N(0, I/d) (spec §7 Q9; default 0). */
   noise?: number;
+  /** Divide each token by √s of its own sparsity, so that E‖x‖² ≈ 1 whatever s (spec §3.6; default true). */
+  perTokenScale?: boolean;
   seed: number;
 }
 
@@ -63,6 +65,7 @@ export class PlantedSource implements ActivationSource {
         const h = lo + (hi - lo) * rand();
         for (let j = 0; j < d; j++) row[j]! += h * this.V[i * d + j]!;
       }
+      if (this.spec.perTokenScale !== false) for (let j = 0; j < d; j++) row[j]! /= Math.sqrt(s);
       if (this.spec.noise) for (let j = 0; j < d; j++) row[j]! += (this.spec.noise / Math.sqrt(d)) * gaussian(rand);
       picked.fill(-1);
     }
