@@ -61,6 +61,7 @@ function info(id: string, dir: string, m: AtlasMeta): AtlasInfo {
     tokens: m.tokens, samples: m.samples, domains: m.domains,
     score: m.score ? { name: m.score.name, n: m.score.n } : null,
     tokensPerSecond: m.tokensPerSecond,
+    sae: m.sae ? { id: m.sae.id, dir: m.sae.dir, method: m.sae.method, latents: m.sae.latents, hook: m.sae.hook, group: m.sae.group } : null,
   };
 }
 
@@ -173,9 +174,15 @@ export const atlasHandlers = {
       const s = await a.expert(p.group, p.expert);
       const contexts = await a.topContexts(p.group, p.expert, p.contexts ?? 1000);
       const E = a.E;
-      const row = Array.from({ length: E }, (_, j) => s.i * E + j).filter((x) => x !== p.expert);
-      const col = Array.from({ length: E }, (_, i) => i * E + s.j).filter((x) => x !== p.expert);
-      const sib = async (ids: number[]) => (await a.list(p.group, { ids, sort: 'count', limit: 32 })).experts.map(wire);
+      // A latent has no row or column siblings (those are the E×E grid's); it has the bridge instead.
+      const latent = a.isLatentGroup(p.group);
+      const row = latent ? [] : Array.from({ length: E }, (_, j) => s.i * E + j).filter((x) => x !== p.expert);
+      const col = latent ? [] : Array.from({ length: E }, (_, i) => i * E + s.j).filter((x) => x !== p.expert);
+      const sib = async (ids: number[]) => (ids.length ? (await a.list(p.group, { ids, sort: 'count', limit: 32 })).experts.map(wire) : []);
+      const pairs = await a.bridge(p.group, p.expert, 20);
+      const bridge = pairs
+        ? await Promise.all(pairs.map(async (q) => ({ ...wire((await a.list(q.group, { ids: [q.id], limit: 1 })).experts[0]!), count: q.count, jaccard: q.jaccard, share: q.share })))
+        : null;
       let promoted = null;
       try {
         const pt = await a.promotedTokens(p.group, p.expert, 12);
@@ -186,7 +193,7 @@ export const atlasHandlers = {
       const { corrSums: _c, ...rest } = s;
       void _c;
       return {
-        ...rest, ...wire(s), atlas: p.atlas, contexts, promoted, row: await sib(row), column: await sib(col),
+        ...rest, ...wire(s), atlas: p.atlas, contexts, promoted, row: await sib(row), column: await sib(col), bridge,
         ms: performance.now() - t0,
       };
     }),

@@ -25,6 +25,8 @@ export const atlasBuildJob = defineJob({
     const model = await loadMonetForJob(p.model, ctx);
     try {
       const tokenizer = await tokenizerFor(p.model, model.config);
+      const sae = p.sae ? await saeForAtlas(p.sae, ctx.workspace, model.config.num_hidden_layers, model.config.hidden_size) : undefined;
+      if (sae) ctx.log(`Latents of ${sae.dir} (${sae.sae.config.dSae}, ${sae.sae.config.hook.name}) recorded too`);
       ctx.log(`Atlas ${id} → ${outDir}`);
       const meta = await buildAtlas({
         model, tokenizer, modelDir: p.model, outDir, id, ...(p.name ? { name: p.name } : {}),
@@ -32,6 +34,7 @@ export const atlasBuildJob = defineJob({
         topK: p.topK, threshold: p.threshold, checkpointEvery: p.checkpointEvery, resume: p.resume,
         ...(p.maxSamples ? { maxSamples: p.maxSamples } : {}), ...(p.context ? { context: p.context } : {}),
         signal: ctx.signal,
+        ...(sae ? { sae: { ...sae, provider: ctx.settings.device === 'tensorrt' ? 'cuda' : ctx.settings.device, ...(ctx.settings.threads > 0 ? { threads: ctx.settings.threads } : {}) } } : {}),
         log: (l) => ctx.log(l),
         // Samples of the corpus (counted before the run): a true percentage and time left; tokens in the message.
         onProgress: (q) => ctx.progress(q.samples, q.totalSamples, 'samples', `${q.tokens.toLocaleString('en-US')} tokens, ${q.tokensPerSecond.toFixed(0)} tokens/s`),
@@ -43,3 +46,20 @@ export const atlasBuildJob = defineJob({
     }
   },
 });
+
+/**
+ * The SAE of a latent atlas: an id under `<workspace>/saes/` or a folder (SAE Lens, Resect or sparsify layout), with
+ * the hook it reads on this model (its config's hook name, which must be a block of the model, of the model's width).
+ */
+export async function saeForAtlas(ref: string, workspace: string, layers: number, width: number) {
+  const { existsSync } = await import('node:fs');
+  const { loadSaeFolder } = await import('../sae/io');
+  const { parseHookName } = await import('../models/monet/hooks');
+  const inWorkspace = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}$/.test(ref) ? path.join(workspace, 'saes', ref) : null;
+  const dir = inWorkspace && existsSync(inWorkspace) ? inWorkspace : path.resolve(ref);
+  const { sae } = await loadSaeFolder(dir);
+  if (sae.config.hook.kind === 'external') throw new Error(`${dir}: the SAE was trained on imported activations; a latent atlas needs a hook of this model (blocks.L.hook_…)`);
+  const hook = parseHookName(sae.config.hook.name, layers);
+  if (sae.config.dIn !== width) throw new Error(`${dir}: the SAE reads ${sae.config.dIn}-wide activations, the model's ${sae.config.hook.name} is ${width} wide`);
+  return { sae, hook, dir, id: path.basename(dir) };
+}

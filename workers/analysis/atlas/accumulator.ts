@@ -24,6 +24,20 @@ export interface AtlasShape {
   E: number;
 }
 
+/**
+ * A group of units other than a router's E×E composite experts: an SAE's latents (workers/sae/atlas.ts), recorded with
+ * the same statistics (count, sum, per-domain sums, histogram, top-K occurrences) and stored as the atlas's last group.
+ */
+export interface UnitGroup {
+  /** Units (latents). */
+  units: number;
+  /** Histogram range: log-spaced from histMin to histMax. */
+  histMin: number;
+  histMax: number;
+  /** A unit is active (counted, kept in the top-K) when its value is above this. */
+  threshold: number;
+}
+
 export interface AccumulatorOptions {
   threshold: number;
   topK: number;
@@ -56,6 +70,12 @@ export function histogramBin(s: number, bins: number, histMin: number, H: number
 }
 
 export class GroupAccumulator {
+  /** Units of the group: E² composite experts, or an SAE's latents. */
+  readonly units: number;
+  /** Ids active (value > threshold) on the last token, when `trackActive` (the latent–expert bridge reads them). */
+  active: Int32Array;
+  activeCount = 0;
+  trackActive = false;
   readonly count: Float64Array;
   readonly sum: Float64Array;
   readonly dom: Float64Array[] = [];
@@ -73,8 +93,10 @@ export class GroupAccumulator {
   /** Edges 1 … bins−1 (the bin of s is the number of these ≤ s). */
   private readonly innerEdges: Float64Array;
 
-  constructor(readonly shape: AtlasShape, readonly o: AccumulatorOptions) {
-    const EE = shape.E * shape.E;
+  constructor(readonly shape: AtlasShape, readonly o: AccumulatorOptions, units?: number) {
+    const EE = units ?? shape.E * shape.E;
+    this.units = EE;
+    this.active = new Int32Array(Math.min(EE, 1024));
     this.count = new Float64Array(EE);
     this.sum = new Float64Array(EE);
     this.hist = new Int32Array(EE * o.bins);
@@ -92,7 +114,7 @@ export class GroupAccumulator {
   }
 
   addDomain(): void {
-    this.dom.push(new Float64Array(this.shape.E * this.shape.E));
+    this.dom.push(new Float64Array(this.units));
   }
 
   /**
@@ -133,43 +155,69 @@ export class GroupAccumulator {
         }
       }
     }
-    const { threshold, bins, topK } = this.o;
-    const edges = this.innerEdges;
-    const dom = this.dom[domain]!;
-    const sum = this.sum;
-    const hist = this.hist;
-    const count = this.count;
-    const corr = this.corr;
-    const hasY = corr !== null && !Number.isNaN(y);
+    this.activeCount = 0;
     for (let k = 0; k < nt; k++) {
       const id = touched[k]!;
       const s = scratch[id]!;
       scratch[id] = 0;
-      sum[id]! += s;
-      dom[id]! += s;
-      // Bin = number of inner edges ≤ s (binary search over the fixed log-spaced edges).
-      let lo = 0;
-      let hi = bins - 1;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (edges[mid]! <= s) lo = mid + 1;
-        else hi = mid;
-      }
-      hist[id * bins + lo]!++;
-      if (hasY) {
-        corr.sx[id]! += s;
-        corr.sy[id]! += y;
-        corr.sxy[id]! += s * y;
-        corr.sxx[id]! += s * s;
-        corr.syy[id]! += y * y;
-        corr.n[id]! += 1;
-      }
-      if (s > threshold) {
-        count[id]! += 1;
-        if (topK > 0) this.push(id, s, sample, pos);
-      }
+      this.record(id, s, domain, sample, pos, y);
     }
     return nt;
+  }
+
+  /**
+   * One token's sparse values of a unit group (an SAE's latents): `values[base + u]` for every unit u, only those
+   * above 0 recorded (a zero adds nothing to any statistic). Returns the number of non-zero units.
+   */
+  addValues(values: Float32Array, base: number, domain: number, sample: number, pos: number, y: number): number {
+    this.activeCount = 0;
+    let nz = 0;
+    for (let u = 0; u < this.units; u++) {
+      const s = values[base + u]!;
+      if (s > 0) {
+        nz++;
+        this.record(u, s, domain, sample, pos, y);
+      }
+    }
+    return nz;
+  }
+
+  /** Adds one unit's value s > 0 on one token to every statistic (shared by experts and latents). */
+  private record(id: number, s: number, domain: number, sample: number, pos: number, y: number): void {
+    const { threshold, bins, topK } = this.o;
+    const edges = this.innerEdges;
+    this.sum[id]! += s;
+    this.dom[domain]![id]! += s;
+    // Bin = number of inner edges ≤ s (binary search over the fixed log-spaced edges).
+    let lo = 0;
+    let hi = bins - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (edges[mid]! <= s) lo = mid + 1;
+      else hi = mid;
+    }
+    this.hist[id * bins + lo]!++;
+    const corr = this.corr;
+    if (corr !== null && !Number.isNaN(y)) {
+      corr.sx[id]! += s;
+      corr.sy[id]! += y;
+      corr.sxy[id]! += s * y;
+      corr.sxx[id]! += s * s;
+      corr.syy[id]! += y * y;
+      corr.n[id]! += 1;
+    }
+    if (s > threshold) {
+      this.count[id]! += 1;
+      if (topK > 0) this.push(id, s, sample, pos);
+      if (this.trackActive) {
+        if (this.activeCount === this.active.length) {
+          const a = new Int32Array(this.active.length * 2);
+          a.set(this.active);
+          this.active = a;
+        }
+        this.active[this.activeCount++] = id;
+      }
+    }
   }
 
   /** Min-heap push (root = worst: lowest score, ties: latest occurrence). Occurrences arrive in order, so a tie never replaces. */
@@ -249,8 +297,15 @@ export class AtlasAccumulator {
   score: { n: number; sy: number; syy: number } | null;
   activePairs = 0;
 
-  constructor(readonly shape: AtlasShape, readonly o: AccumulatorOptions) {
+  /** The unit group (an SAE's latents) when there is one: `groups[shape.groups]`, after the routing groups. */
+  readonly unitGroup: GroupAccumulator | null;
+
+  constructor(readonly shape: AtlasShape, readonly o: AccumulatorOptions, units?: UnitGroup) {
     this.groups = Array.from({ length: shape.groups }, () => new GroupAccumulator(shape, o));
+    this.unitGroup = units
+      ? new GroupAccumulator({ ...shape, H: units.histMax }, { ...o, threshold: units.threshold, histMin: units.histMin }, units.units)
+      : null;
+    if (this.unitGroup) this.groups.push(this.unitGroup);
     this.score = o.scores ? { n: 0, sy: 0, syy: 0 } : null;
   }
 
@@ -272,7 +327,7 @@ export class AtlasAccumulator {
    */
   addToken(gates: readonly { g1: Float32Array; g2: Float32Array }[], n: number, domain: number, sample: number, pos: number, y: number): void {
     const base = n * this.shape.H * this.shape.E;
-    for (let r = 0; r < this.groups.length; r++) this.activePairs += this.groups[r]!.addToken(gates[r]!.g1, gates[r]!.g2, base, domain, sample, pos, y);
+    for (let r = 0; r < this.shape.groups; r++) this.activePairs += this.groups[r]!.addToken(gates[r]!.g1, gates[r]!.g2, base, domain, sample, pos, y);
     this.tokens++;
     this.domainTokens[domain]!++;
     if (this.score && !Number.isNaN(y)) {
@@ -293,25 +348,28 @@ export class AtlasAccumulator {
     const D = this.domains.length;
     this.groups.forEach((g, r) => {
       const p = `g${r}`;
-      out.push({ name: `${p}.count`, dtype: 'F64', shape: [E, E], data: g.count });
-      out.push({ name: `${p}.sum`, dtype: 'F64', shape: [E, E], data: g.sum });
+      const U = g.units;
+      // Routing groups keep their [E, E] layout; a unit group (latents) is flat [units].
+      const shape = g === this.unitGroup ? [U] : [E, E];
+      out.push({ name: `${p}.count`, dtype: 'F64', shape, data: g.count });
+      out.push({ name: `${p}.sum`, dtype: 'F64', shape, data: g.sum });
       if (D > 0) {
         out.push({
-          name: `${p}.domain_sum`, dtype: 'F64', shape: [D, E, E],
+          name: `${p}.domain_sum`, dtype: 'F64', shape: [D, ...shape],
           data: () => {
-            const all = new Float64Array(D * E * E);
-            g.dom.forEach((a, d) => all.set(a, d * E * E));
+            const all = new Float64Array(D * U);
+            g.dom.forEach((a, d) => all.set(a, d * U));
             return all;
           },
         });
       }
-      out.push({ name: `${p}.hist`, dtype: 'I32', shape: [E, E, this.o.bins], data: g.hist });
-      if (g.corr) for (const [k, a] of Object.entries(g.corr)) out.push({ name: `${p}.corr_${k}`, dtype: 'F64', shape: [E, E], data: a });
+      out.push({ name: `${p}.hist`, dtype: 'I32', shape: [...shape, this.o.bins], data: g.hist });
+      if (g.corr) for (const [k, a] of Object.entries(g.corr)) out.push({ name: `${p}.corr_${k}`, dtype: 'F64', shape, data: a });
       if (withHeaps) {
-        out.push({ name: `${p}.heap_score`, dtype: 'F64', shape: [E * E, this.o.topK], data: g.heapScore });
-        out.push({ name: `${p}.heap_sample`, dtype: 'I32', shape: [E * E, this.o.topK], data: g.heapSample });
-        out.push({ name: `${p}.heap_pos`, dtype: 'I32', shape: [E * E, this.o.topK], data: g.heapPos });
-        out.push({ name: `${p}.heap_size`, dtype: 'I32', shape: [E * E], data: g.heapSize });
+        out.push({ name: `${p}.heap_score`, dtype: 'F64', shape: [U, this.o.topK], data: g.heapScore });
+        out.push({ name: `${p}.heap_sample`, dtype: 'I32', shape: [U, this.o.topK], data: g.heapSample });
+        out.push({ name: `${p}.heap_pos`, dtype: 'I32', shape: [U, this.o.topK], data: g.heapPos });
+        out.push({ name: `${p}.heap_size`, dtype: 'I32', shape: [U], data: g.heapSize });
       }
     });
     return out;
@@ -319,7 +377,6 @@ export class AtlasAccumulator {
 
   /** Restores a checkpoint written by `tensors(true)` and `state()`. */
   async restore(state: AccumulatorState, read: (name: string) => Promise<ArrayBufferView>): Promise<void> {
-    const EE = this.shape.E * this.shape.E;
     for (const name of state.domains) this.domainOf(name);
     this.domainTokens.splice(0, this.domainTokens.length, ...state.domainTokens);
     this.tokens = state.tokens;
@@ -327,6 +384,7 @@ export class AtlasAccumulator {
     this.score = state.score ? { ...state.score } : null;
     for (let r = 0; r < this.groups.length; r++) {
       const g = this.groups[r]!;
+      const EE = g.units;
       const p = `g${r}`;
       const copy = async (name: string, dst: Float64Array | Int32Array) => dst.set((await read(`${p}.${name}`)) as Float64Array & Int32Array);
       await copy('count', g.count);

@@ -21,7 +21,10 @@ import { padRows } from '../../models/monet/batch';
 import type { MonetModel } from '../../models/monet/model';
 import type { TextTokenizer } from '../../tokenizer';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../engine/safetensors';
-import { AtlasAccumulator, DEFAULT_ACCUMULATOR_OPTIONS, histogramEdges, type AccumulatorOptions, type AccumulatorState } from './accumulator';
+import { AtlasAccumulator, DEFAULT_ACCUMULATOR_OPTIONS, histogramEdges, type AccumulatorOptions, type AccumulatorState, type UnitGroup } from './accumulator';
+import { hookName, type HookPoint } from '../../models/monet/hooks';
+import type { Sae } from '../../sae/types';
+import { decoderDirections, latentRecorder, writeBridge, type Bridge } from './latents';
 import { CONTEXTS_INDEXES, CONTEXTS_TABLES, INSERT_OCC, INSERT_TOP } from './contexts-db';
 import { countSamples, describeData, openSource, type SourceOptions } from './source';
 
@@ -56,7 +59,16 @@ export interface BuildAtlasOptions {
   signal?: AbortSignal;
   /** Tests: throw after this many samples are consumed (a simulated crash after a checkpoint). */
   crashAfterSamples?: number;
+  /**
+   * Also record an SAE's latents on the same tokens (a latent atlas, docs/sae.md "Browse"): the latents become the
+   * atlas's last group (after the routing groups) with the experts' statistics, and every token's co-activations of
+   * latents and experts are counted (the bridge, in contexts.sqlite's `bridge` table). No checkpoints then.
+   */
+  sae?: { sae: Sae; id: string; dir: string; hook: HookPoint; provider?: string; threads?: number };
 }
+
+/** A latent atlas's histogram range: codes from 1e-3 to 1e3 in the atlas's bins (normalized inputs give codes ≈ 0.01–10). */
+export const LATENT_HIST: Omit<UnitGroup, 'units'> = { histMin: 1e-3, histMax: 1e3, threshold: 0 };
 
 export interface AtlasMeta {
   format: number;
@@ -76,6 +88,8 @@ export interface AtlasMeta {
   outputDirection: string;
   /** Set when the atlas was expanded from a compact pack (compact.ts): top contexts trimmed to contextsPerExpert. */
   compact?: { format: number; contextsPerExpert: number; fullBytes: number; modelDigest?: string };
+  /** A latent atlas: the SAE whose latents are group `group` (= the number of routing groups). */
+  sae?: { id: string; dir: string; method: string; latents: number; hook: string; group: number; histEdges: number[]; threshold: number; bridgePairs: number };
 }
 
 interface Chunk { sample: number; start: number; ids: number[]; domain: number; y: number; skipFirst: boolean }
@@ -102,14 +116,17 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
   const batchTokens = Math.max(o.batchTokens ?? 2048, context);
   const batchRows = o.batchRows ?? 16;
   const maxSamples = o.maxSamples ?? Number.POSITIVE_INFINITY;
-  const checkpointEvery = o.checkpointEvery ?? 1000;
+  const checkpointEvery = o.sae ? 0 : o.checkpointEvery ?? 1000;
   const window = o.window ?? [12, 6];
   mkdirSync(o.outDir, { recursive: true });
   const ckptJson = path.join(o.outDir, 'checkpoint.json');
   const ckptFile = path.join(o.outDir, 'checkpoint.safetensors');
   const fingerprint = JSON.stringify({ model: path.resolve(o.modelDir), data: o.source.data, filter: o.source.filter, accOpts, context, batchTokens, batchRows, domainField: o.source.domainField ?? null });
 
-  const acc = new AtlasAccumulator(shape, accOpts);
+  const saeOpt = o.sae;
+  const units: UnitGroup | undefined = saeOpt ? { units: saeOpt.sae.config.dSae, ...LATENT_HIST } : undefined;
+  if (saeOpt && o.resume) throw new Error('a latent atlas cannot be resumed (its latents are not checkpointed): build it again');
+  const acc = new AtlasAccumulator(shape, accOpts, units);
   let elapsedBefore = 0;
   if (o.resume && existsSync(ckptJson) && existsSync(ckptFile)) {
     const saved = JSON.parse(readFileSync(ckptJson, 'utf8')) as { fingerprint: string; state: AccumulatorState; elapsedMs: number };
@@ -146,14 +163,20 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
   };
 
   const padId = tokenizer.padId;
+  const latents = saeOpt ? await latentRecorder({ sae: saeOpt.sae, ...(saeOpt.provider ? { provider: saeOpt.provider } : {}), ...(saeOpt.threads ? { threads: saeOpt.threads } : {}) }, acc) : null;
   const runBatch = async (rows: Chunk[]) => {
     o.signal?.throwIfAborted();
     const batch = padRows(rows.map((r) => r.ids), padId);
     const T = batch.time;
-    const out = await model.forward({ ...batch, gates: true, logits: 'none' });
+    const out = await model.forward({ ...batch, gates: true, logits: 'none', ...(saeOpt ? { hooks: [saeOpt.hook] } : {}) });
     const gates = out.gates!;
+    const codes = latents ? await latents.encode(out.hooks!.get(hookName(saeOpt!.hook))!, rows, T) : null;
+    let k = 0;
     rows.forEach((r, b) => {
-      for (let t = r.skipFirst ? 1 : 0; t < r.ids.length; t++) acc.addToken(gates, b * T + t, r.domain, r.sample, r.start + t, r.y);
+      for (let t = r.skipFirst ? 1 : 0; t < r.ids.length; t++) {
+        acc.addToken(gates, b * T + t, r.domain, r.sample, r.start + t, r.y);
+        if (latents) latents.add(codes!, k++, r.domain, r.sample, r.start + t, r.y);
+      }
     });
   };
 
@@ -221,9 +244,10 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
     tensors.push({ name: `g${r}.dir_i`, dtype: 'F32', shape: [shape.E, c.hidden_size], data: d.dirI });
     tensors.push({ name: `g${r}.dir_j`, dtype: 'F32', shape: [shape.E, c.hidden_size], data: d.dirJ });
   });
+  if (saeOpt) tensors.push({ name: `g${shape.groups}.dir_i`, dtype: 'F32', shape: [saeOpt.sae.config.dSae, c.hidden_size], data: decoderDirections(saeOpt.sae) });
   await writeSafetensors(path.join(o.outDir, 'stats.safetensors'), tensors, { metadata: { format: String(ATLAS_FORMAT) } });
 
-  await writeContexts(o, acc, window, maxSamples);
+  await writeContexts(o, acc, window, maxSamples, latents?.bridge ?? null);
   // Partial UTF-8 tokens as byte tokens (<0xE2>), not the "�" decoding them alone gives.
   const { tokenLabel } = await import('../../tokenizer/display');
   const vocab = Array.from({ length: c.vocab_size }, (_, id) => tokenLabel(tokenizer, id));
@@ -254,7 +278,15 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
     tokensPerSecond: durationMs > 0 ? (acc.tokens / durationMs) * 1000 : 0,
     outputDirection:
       'sum over the group\'s layers of the expert\'s output with every hidden unit at 1 (the sum of its V columns) plus its bias; through the final RMSNorm weight and lm_head',
+    ...(saeOpt ? {
+      sae: {
+        id: saeOpt.id, dir: path.resolve(saeOpt.dir), method: saeOpt.sae.config.method, latents: saeOpt.sae.config.dSae, hook: hookName(saeOpt.hook),
+        group: shape.groups, histEdges: histogramEdges(accOpts.bins, LATENT_HIST.histMin, LATENT_HIST.histMax), threshold: LATENT_HIST.threshold,
+        bridgePairs: latents!.bridge.size,
+      },
+    } : {}),
   };
+  await latents?.dispose();
   await writeJsonAtomic(path.join(o.outDir, 'meta.json'), meta);
   rmSync(ckptJson, { force: true });
   rmSync(ckptFile, { force: true });
@@ -310,13 +342,12 @@ export async function outputDirections(model: MonetModel, routerLayers: number[]
   return out;
 }
 
-async function writeContexts(o: BuildAtlasOptions, acc: AtlasAccumulator, window: [number, number], maxSamples: number): Promise<void> {
+async function writeContexts(o: BuildAtlasOptions, acc: AtlasAccumulator, window: [number, number], maxSamples: number, bridge: Bridge | null): Promise<void> {
   const { default: Sqlite } = await import('better-sqlite3');
-  const E = acc.shape.E;
   // Occurrences needed, per sample ordinal.
   const need = new Map<number, Set<number>>();
   for (const g of acc.groups) {
-    for (let id = 0; id < E * E; id++) {
+    for (let id = 0; id < g.units; id++) {
       const n = g.heapSize[id]!;
       for (let k = 0; k < n; k++) {
         const s = g.heapSample[id * acc.o.topK + k]!;
@@ -369,12 +400,13 @@ async function writeContexts(o: BuildAtlasOptions, acc: AtlasAccumulator, window
     const insTop = db.prepare(INSERT_TOP);
     db.transaction(() => {
       acc.groups.forEach((g, r) => {
-        for (let id = 0; id < E * E; id++) {
+        for (let id = 0; id < g.units; id++) {
           if (g.heapSize[id] === 0) continue;
           g.top(id).forEach((t, rank) => insTop.run(r, id, rank, t.score, occId.get(`${t.sample}:${t.pos}`)!));
         }
       });
     })();
+    if (bridge) writeBridge(db, bridge, acc);
     db.exec(CONTEXTS_INDEXES);
   } finally {
     db.close();

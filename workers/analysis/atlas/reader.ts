@@ -44,6 +44,9 @@ export interface ExpertStats extends ExpertSummary {
   corrSums: { sx: number; sy: number; sxy: number; sxx: number; syy: number; n: number } | null;
 }
 
+/** One unit on the other side of the bridge (docs/sae.md "Browse"). */
+export interface BridgeEntry { group: number; id: number; count: number; jaccard: number; share: number }
+
 export interface TopContext { rank: number; score: number; left: string; token: string; right: string; domain: string; sample: number; ref: number; pos: number }
 
 export type SortKey = 'id' | 'count' | 'score' | 'skew' | 'correlation';
@@ -70,7 +73,8 @@ interface GroupArrays {
   hist: Int32Array;
   corr: Record<'sx' | 'sy' | 'sxy' | 'sxx' | 'syy' | 'n', Float64Array> | null;
   dirI: Float32Array;
-  dirJ: Float32Array;
+  /** Absent for a latent group (a latent's direction is dir_i alone). */
+  dirJ: Float32Array | null;
   /** Derived: dominant domain index (−1 = none) and skew per expert. */
   dominant: Int16Array;
   skew: Float32Array;
@@ -86,7 +90,12 @@ export class Atlas {
   constructor(readonly dir: string, readonly meta: AtlasMeta, private readonly stats: SafetensorsHandle) {}
 
   get E(): number { return this.meta.model.E; }
-  get groups(): number { return this.meta.model.routerLayers.length; }
+  /** Routing groups, plus one for a latent atlas's latents (group `meta.sae.group`, the last). */
+  get groups(): number { return this.meta.model.routerLayers.length + (this.meta.sae ? 1 : 0); }
+  /** Whether `group` is a latent atlas's latent group. */
+  isLatentGroup(group: number): boolean { return this.meta.sae !== undefined && group === this.meta.sae.group; }
+  /** Units of a group: E² composite experts, or the SAE's latents. */
+  units(group: number): number { return this.isLatentGroup(group) ? this.meta.sae!.latents : this.E * this.E; }
 
   async close(): Promise<void> {
     this.db?.close();
@@ -106,8 +115,9 @@ export class Atlas {
     if (!Number.isInteger(group) || group < 0 || group >= this.groups) throw new RangeError(`group ${group} is out of range (0…${this.groups - 1})`);
   }
 
-  checkExpert(id: number): void {
-    if (!Number.isInteger(id) || id < 0 || id >= this.E * this.E) throw new RangeError(`expert ${id} is out of range (0…${this.E * this.E - 1})`);
+  checkExpert(id: number, group = 0): void {
+    const n = this.units(group);
+    if (!Number.isInteger(id) || id < 0 || id >= n) throw new RangeError(`${this.isLatentGroup(group) ? 'latent' : 'expert'} ${id} is out of range (0…${n - 1})`);
   }
 
   async group(group: number): Promise<GroupArrays> {
@@ -125,8 +135,8 @@ export class Atlas {
       ? { sx: await f64('corr_sx'), sy: await f64('corr_sy'), sxy: await f64('corr_sxy'), sxx: await f64('corr_sxx'), syy: await f64('corr_syy'), n: await f64('corr_n') }
       : null;
     const dirI = (await this.stats.read(`${p}.dir_i`)) as Float32Array;
-    const dirJ = (await this.stats.read(`${p}.dir_j`)) as Float32Array;
-    const EE = this.E * this.E;
+    const dirJ = has('dir_j') ? ((await this.stats.read(`${p}.dir_j`)) as Float32Array) : null;
+    const EE = this.units(group);
     const D = this.meta.domains.length;
     const dominant = new Int16Array(EE).fill(-1);
     const skew = new Float32Array(EE);
@@ -176,8 +186,9 @@ export class Atlas {
     const tokens = this.meta.tokens;
     const d = g.dominant[id]!;
     const r = g.correlation ? g.correlation[id]! : Number.NaN;
+    const latent = this.isLatentGroup(group);
     return {
-      group, id, i: Math.floor(id / this.E), j: id % this.E,
+      group, id, i: latent ? id : Math.floor(id / this.E), j: latent ? 0 : id % this.E,
       count: g.count[id]!, frequency: tokens ? g.count[id]! / tokens : 0,
       totalScore: g.sum[id]!, meanScore: tokens ? g.sum[id]! / tokens : 0,
       dominant: d >= 0 ? this.meta.domains[d]!.name : null,
@@ -187,16 +198,17 @@ export class Atlas {
   }
 
   async expert(group: number, id: number): Promise<ExpertStats> {
-    this.checkExpert(id);
+    this.checkGroup(group);
+    this.checkExpert(id, group);
     const g = await this.group(group);
-    const EE = this.E * this.E;
+    const EE = this.units(group);
     const B = this.meta.options.bins;
     const domains = this.meta.domains.map((d, k) => ({ domain: d.name, tokens: d.tokens, mean: g.domainSum && d.tokens > 0 ? g.domainSum[k * EE + id]! / d.tokens : 0 }));
     const c = g.corr;
     return {
       ...this.summary(g, group, id),
       domains,
-      histogram: { edges: this.meta.options.histEdges, counts: Array.from(g.hist.subarray(id * B, (id + 1) * B)) },
+      histogram: { edges: this.isLatentGroup(group) ? this.meta.sae!.histEdges : this.meta.options.histEdges, counts: Array.from(g.hist.subarray(id * B, (id + 1) * B)) },
       corrSums: c ? { sx: c.sx[id]!, sy: c.sy[id]!, sxy: c.sxy[id]!, sxx: c.sxx[id]!, syy: c.syy[id]!, n: c.n[id]! } : null,
     };
   }
@@ -207,7 +219,7 @@ export class Atlas {
 
   async topContexts(group: number, id: number, limit = 1000): Promise<TopContext[]> {
     this.checkGroup(group);
-    this.checkExpert(id);
+    this.checkExpert(id, group);
     const db = await this.sqlite();
     return db
       .prepare(`SELECT t.rank, t.score, o.left, o.token, o.right, o.domain, o.sample, o.ref, o.pos FROM top t JOIN occ o ON o.id = t.occ
@@ -218,7 +230,7 @@ export class Atlas {
   /** Summaries of experts, filtered and sorted (ties by id), a page at a time. */
   async list(group: number, q: ListQuery = {}): Promise<{ total: number; experts: ExpertSummary[] }> {
     const g = await this.group(group);
-    const EE = this.E * this.E;
+    const EE = this.units(group);
     const domainIdx = q.domain !== undefined ? this.meta.domains.findIndex((d) => d.name === q.domain) : null;
     let ids: number[] = [];
     const src = q.ids ?? null;
@@ -251,6 +263,7 @@ export class Atlas {
 
   /** The group's map: counts (float32), dominant domain index (−1 none) and skew per expert, row-major [i][j]. */
   async map(group: number): Promise<{ E: number; counts: Float32Array; dominant: Int16Array; skew: Float32Array }> {
+    if (this.isLatentGroup(group)) throw new RangeError(`group ${group} holds an SAE's latents: it has no E×E map`);
     const g = await this.group(group);
     return { E: this.E, counts: Float32Array.from(g.count), dominant: g.dominant, skew: g.skew };
   }
@@ -290,15 +303,18 @@ export class Atlas {
 
   /** Output tokens the expert promotes: lm_head · (norm ⊙ (dir_i[i] + dir_j[j])), top `k` (and bottom `k`). */
   async promotedTokens(group: number, id: number, k = 10): Promise<{ top: { id: number; text: string; logit: number }[]; bottom: { id: number; text: string; logit: number }[] } | null> {
-    this.checkExpert(id);
+    this.checkGroup(group);
+    this.checkExpert(id, group);
     const g = await this.group(group);
     const head = await this.head();
     if (!head) return null;
     const d = this.meta.model.d;
-    const i = Math.floor(id / this.E);
+    // A latent's direction is its decoder row (dir_i alone); an expert's is dir_i[i] + dir_j[j].
+    const latent = this.isLatentGroup(group);
+    const i = latent ? id : Math.floor(id / this.E);
     const j = id % this.E;
     const v = new Float32Array(d);
-    for (let x = 0; x < d; x++) v[x] = (g.dirI[i * d + x]! + g.dirJ[j * d + x]!) * head.norm[x]!;
+    for (let x = 0; x < d; x++) v[x] = (g.dirI[i * d + x]! + (g.dirJ && !latent ? g.dirJ[j * d + x]! : 0)) * head.norm[x]!;
     const logits = new Float32Array(head.V);
     for (let t = 0; t < head.V; t++) {
       let s = 0;
@@ -317,6 +333,32 @@ export class Atlas {
       return { id: t, text: relabel && v.includes('\uFFFD') ? relabel(t) : v, logit: logits[t]! };
     };
     return { top: top.map(item), bottom: bottom.map(item) };
+  }
+
+  /**
+   * A latent atlas's bridge: for a latent, the experts (of every routing group) active on most of the same tokens; for
+   * an expert, the latents. Ranked by Jaccard overlap |A ∩ B| / |A ∪ B| of their active tokens (so an expert active
+   * everywhere does not top every list); `share` = |A ∩ B| / |A| (of this unit's active tokens, the part the other is
+   * active on). Null on an atlas without latents.
+   */
+  async bridge(group: number, id: number, limit = 20): Promise<BridgeEntry[] | null> {
+    const sae = this.meta.sae;
+    if (!sae) return null;
+    this.checkGroup(group);
+    this.checkExpert(id, group);
+    const db = await this.sqlite();
+    const latent = this.isLatentGroup(group);
+    const rows = (latent
+      ? db.prepare('SELECT grp, expert AS unit, count FROM bridge WHERE latent = ?').all(id)
+      : db.prepare('SELECT ? AS grp, latent AS unit, count FROM bridge WHERE grp = ? AND expert = ?').all(sae.group, group, id)) as { grp: number; unit: number; count: number }[];
+    const self = (await this.group(group)).count[id]!;
+    const out: BridgeEntry[] = [];
+    for (const r of rows) {
+      const other = (await this.group(r.grp)).count[r.unit]!;
+      const union = self + other - r.count;
+      out.push({ group: r.grp, id: r.unit, count: r.count, jaccard: union > 0 ? r.count / union : 0, share: self > 0 ? r.count / self : 0 });
+    }
+    return out.sort((a, b) => b.jaccard - a.jaccard || b.count - a.count || a.group - b.group || a.id - b.id).slice(0, limit);
   }
 
   /**

@@ -35,6 +35,8 @@ export const AtlasBuildParams = z.object({
   /** Output folder instead of `<workspace>/atlases/<id>`. */
   out: z.string().optional(),
   resume: z.boolean().default(false),
+  /** Also record this SAE's latents (its id under `<workspace>/saes/`, or a folder): a latent atlas (docs/sae.md). */
+  sae: z.string().min(1).optional(),
 });
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -54,6 +56,8 @@ export const AtlasInfo = z.object({
   domains: z.array(z.object({ name: z.string(), tokens: z.number() })),
   score: z.object({ name: z.string(), n: z.number() }).nullable(),
   tokensPerSecond: z.number(),
+  /** A latent atlas: the SAE whose latents are group `group` (after the routing groups). */
+  sae: z.object({ id: z.string(), dir: z.string(), method: z.string(), latents: z.number(), hook: z.string(), group: z.number() }).nullable().default(null),
 });
 export type AtlasInfo = z.infer<typeof AtlasInfo>;
 
@@ -83,6 +87,9 @@ export const ExpertPage = ExpertSummary.extend({
   column: z.array(ExpertSummary),
   /** Milliseconds the backend took. */
   ms: z.number(),
+  /** A latent atlas's bridge: for a latent, the experts active on most of the same tokens; for an expert, the latents
+   * (Jaccard overlap of active tokens; share = of this unit's active tokens, the part the other is active on). */
+  bridge: z.array(ExpertSummary.extend({ count: z.number(), jaccard: z.number(), share: z.number() })).nullable().default(null),
 });
 export type ExpertPage = z.infer<typeof ExpertPage>;
 
