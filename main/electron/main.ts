@@ -4,7 +4,7 @@
  * `resect serve`. The window is sandboxed, context-isolated, without Node, and can neither navigate away nor
  * open new windows.
  */
-import { app, BrowserWindow, dialog, ipcMain, protocol, session, type IpcMainInvokeEvent } from 'electron';
+import { app, BrowserWindow, dialog, ipcMain, protocol, session } from 'electron';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Backend } from '../backend';
@@ -13,7 +13,8 @@ import { COMMON_HEADERS, contentSecurityPolicy } from '../server/security';
 import { resolveStatic } from '../server/static';
 import { defaultWorkspaceDir, resolveUserPath } from '../workspace/paths';
 import { atomicWriteSync } from '../workspace/atomic';
-import { APP_ENTRY, APP_SCHEME, isAppUrl, windowOptions } from './window-options';
+import { APP_ENTRY, APP_SCHEME, denyAllPermissions, isTrustedSender, lockDown, windowOptions } from './window-options';
+import { CHANNELS } from './bridge';
 import { UtilityProcessLauncher } from './launcher';
 
 // This bundle is dist/electron/main.cjs; the worker and the renderer are beside it in dist/.
@@ -58,11 +59,6 @@ function serveApp(request: Request): Response {
   return new Response(new Uint8Array(readFileSync(hit.file)), { status: 200, headers });
 }
 
-function trusted(event: IpcMainInvokeEvent): boolean {
-  const url = event.senderFrame?.url;
-  return !!url && isAppUrl(url);
-}
-
 function createWindow(): void {
   mainWindow = new BrowserWindow(windowOptions(path.join(bundleDir, 'preload.cjs')));
   mainWindow.once('ready-to-show', () => mainWindow?.show());
@@ -70,17 +66,8 @@ function createWindow(): void {
   void mainWindow.loadURL(APP_ENTRY);
 }
 
-// Every web contents: no navigation away from the app, no new windows, no webviews, no permissions.
-app.on('web-contents-created', (_e, contents) => {
-  contents.on('will-navigate', (e, url) => {
-    if (!isAppUrl(url)) e.preventDefault();
-  });
-  contents.on('will-redirect', (e, url) => {
-    if (!isAppUrl(url)) e.preventDefault();
-  });
-  contents.setWindowOpenHandler(() => ({ action: 'deny' }));
-  contents.on('will-attach-webview', (e) => e.preventDefault());
-});
+// Every web contents: no navigation away from the app, no new windows, no webviews (window-options.ts).
+app.on('web-contents-created', (_e, contents) => lockDown(contents));
 
 app.on('second-instance', () => {
   if (mainWindow) {
@@ -90,13 +77,12 @@ app.on('second-instance', () => {
 });
 
 void app.whenReady().then(() => {
-  session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
-  session.defaultSession.setPermissionCheckHandler(() => false);
+  denyAllPermissions(session.defaultSession);
   protocol.handle(APP_SCHEME, (req) => serveApp(req));
 
   backend = new Backend({ mode: 'electron', workspaceDir: initialWorkspace(), launcher: new UtilityProcessLauncher(workerScript(distDir)) });
   backend.subscribe((event, data) => {
-    for (const w of BrowserWindow.getAllWindows()) if (!w.isDestroyed()) w.webContents.send('resect:event', { event, data });
+    for (const w of BrowserWindow.getAllWindows()) if (!w.isDestroyed()) w.webContents.send(CHANNELS.event, { event, data });
     if (event === 'workspace.changed') {
       try {
         atomicWriteSync(configFile(), JSON.stringify({ workspace: (data as { path: string }).path }, null, 2));
@@ -106,15 +92,15 @@ void app.whenReady().then(() => {
     }
   });
 
-  ipcMain.handle('resect:request', async (event, msg: { method?: unknown; params?: unknown }) => {
-    if (!trusted(event)) return { ok: false, error: { code: 'unauthorized', message: 'Request from outside the app' } };
+  ipcMain.handle(CHANNELS.request, async (event, msg: { method?: unknown; params?: unknown }) => {
+    if (!isTrustedSender(event)) return { ok: false, error: { code: 'unauthorized', message: 'Request from outside the app' } };
     if (!backend) return { ok: false, error: { code: 'internal', message: 'The backend is not running' } };
     return backend.router.dispatch(String(msg?.method ?? ''), msg?.params);
   });
 
   // The system folder picker (opening model checkpoints): only for app frames, returns a path or null.
-  ipcMain.handle('resect:pick-folder', async (event, msg: { title?: unknown }) => {
-    if (!trusted(event)) return null;
+  ipcMain.handle(CHANNELS.pickFolder, async (event, msg: { title?: unknown }) => {
+    if (!isTrustedSender(event)) return null;
     const win = BrowserWindow.fromWebContents(event.sender);
     const opts = { title: typeof msg?.title === 'string' ? msg.title : 'Choose a folder', properties: ['openDirectory' as const] };
     const r = win ? await dialog.showOpenDialog(win, opts) : await dialog.showOpenDialog(opts);
