@@ -69,6 +69,20 @@ async function openRows(file: string, tensor: string | undefined): Promise<RowRe
   }
 }
 
+/** Rows of a .npy or safetensors [tokens, d] file in blocks of `rows` (evaluating or encoding without importing). */
+export async function* readActivationRows(file: string, o: { tensor?: string; rows?: number; signal?: AbortSignal } = {}): AsyncGenerator<Float32Array> {
+  const r = await openRows(file, o.tensor);
+  try {
+    const step = Math.max(1, o.rows ?? 4096);
+    for (let s = 0; s < r.rows; s += step) {
+      o.signal?.throwIfAborted();
+      yield await r.read(s, Math.min(step, r.rows - s));
+    }
+  } finally {
+    await r.close();
+  }
+}
+
 /** The key an import is cached under: the file (path, size, modification time), tensor and recorded hook. */
 export function importSource(o: ImportActivationsOptions): Record<string, unknown> {
   const st = statSync(o.file);

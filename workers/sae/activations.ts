@@ -6,8 +6,11 @@
  * (MonetModel.forward `hooks`), and the real tokens are appended to the cache in corpus order. The BOS position is
  * left out by default: its activations are outliers that no SAE should spend latents on (spec gba.md §5.9 test 5).
  */
+import path from 'node:path';
+import type { AtlasData, AtlasFilter } from '../analysis/atlas/schema';
+import type { Provider } from '../engine';
 import { padRows } from '../models/monet/batch';
-import { hookName, type HookPoint } from '../models/monet/hooks';
+import { hookName, parseHookName, type HookPoint } from '../models/monet/hooks';
 import type { MonetModel } from '../models/monet/model';
 import type { TextTokenizer } from '../tokenizer';
 import { ActivationCacheWriter, cacheKey, type CacheManifest } from './cache';
@@ -140,4 +143,69 @@ export async function captureActivations(o: CaptureOptions): Promise<CacheManife
     o.onProgress?.({ tokens: writer.tokens, samples, tokensPerSecond: seconds > 0 ? writer.tokens / seconds : 0 });
   }
   return writer.finish(samples, o.signal);
+}
+
+export interface EnsureCacheOptions extends Omit<BatchingOptions, 'context'> {
+  workspace: string;
+  /** Model folder (resolved). */
+  modelDir: string;
+  /** `blocks.L.hook_*`. */
+  hook: string;
+  /** The text: a JSONL file or a workspace dataset (the atlas's data shape), optionally filtered. */
+  data: AtlasData;
+  filter?: AtlasFilter;
+  context?: number;
+  /** A model already loaded from `modelDir` (else one is loaded, and disposed after). */
+  model?: MonetModel;
+  load?: { provider?: Provider; intraOpThreads?: number; log?: (m: string) => void };
+  log?: (line: string) => void;
+  onProgress?: CaptureOptions['onProgress'];
+}
+
+/** The record of a text source as the cache key sees it (absolute path, or dataset id). */
+export function dataRecord(d: AtlasData, filter: AtlasFilter = {}): Record<string, unknown> {
+  const base = d.kind === 'jsonl' ? { kind: 'jsonl', path: path.resolve(d.path), textField: d.textField } : { kind: 'dataset', datasetId: d.datasetId };
+  return filter.domain !== undefined || filter.search ? { ...base, filter } : base;
+}
+
+/**
+ * The complete activation cache of (model, hook, data, options) in the workspace: reused when one exists, else
+ * captured now. The CLI (`resect sae capture`, `resect sae train --model`) and the capture job share it.
+ */
+export async function ensureActivationCache(o: EnsureCacheOptions): Promise<{ dir: string; manifest: CacheManifest; reused: boolean }> {
+  const { cacheRoot, readManifest } = await import('./cache');
+  const hook = parseHookName(o.hook);
+  const { loadMonetConfig } = await import('../models/monet/config');
+  const config = (await loadMonetConfig(path.join(o.modelDir, 'config.json'))).config;
+  parseHookName(o.hook, config.num_hidden_layers);
+  const context = Math.min(o.context ?? 256, config.max_position_embeddings);
+  const excludeBos = o.excludeBos ?? true;
+  const source = cacheSourceFor({ modelDir: o.modelDir, hook, data: dataRecord(o.data, o.filter), context, excludeBos, maxTokens: o.maxTokens ?? null });
+  const dir = path.join(cacheRoot(o.workspace), cacheKey(source));
+  try {
+    const m = readManifest(dir);
+    if (m.complete) {
+      o.log?.(`Activations: reusing ${dir} (${m.numTokens} tokens)`);
+      return { dir, manifest: m, reused: true };
+    }
+  } catch {
+    /* none yet, or unreadable: capture */
+  }
+  const { MonetModel } = await import('../models/monet/model');
+  const model = o.model ?? (await MonetModel.load(o.modelDir, { ...(o.load ?? {}), ...(o.signal ? { signal: o.signal } : {}) }));
+  try {
+    const { tokenizerForModel } = await import('../models/monet/session');
+    const { openSource, describeData } = await import('../analysis/atlas/source');
+    const tokenizer = await tokenizerForModel(o.modelDir, model.config);
+    const description = `${path.basename(o.modelDir)} ${o.hook} on ${path.basename(describeData({ data: o.data, filter: o.filter ?? {} }))}`;
+    o.log?.(`Activations: capturing ${description} into ${dir}`);
+    const samples = (async function* () {
+      for await (const s of openSource({ data: o.data, filter: o.filter ?? {}, workspace: o.workspace })) yield { text: s.text };
+    })();
+    const manifest = await captureActivations({ ...o, model, tokenizer, modelDir: o.modelDir, hook, samples, outDir: dir, source, description, context, excludeBos });
+    o.log?.(`Activations: ${manifest.numTokens} tokens of width ${manifest.dIn} from ${manifest.samples} samples (${manifest.tokensPerSecond.toFixed(0)} tokens/s)`);
+    return { dir, manifest, reused: false };
+  } finally {
+    if (!o.model) await model.dispose();
+  }
 }

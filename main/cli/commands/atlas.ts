@@ -24,8 +24,8 @@ const int = (name: string, v: string, min: number) => {
   return n;
 };
 
-/** A JSONL file when the path exists, else a dataset of the workspace by id or name. */
-async function resolveData(o: Opts): Promise<{ data: AtlasData; workspace?: string }> {
+/** A JSONL file when the path exists, else a dataset of the workspace by id or name (also `resect sae`). */
+export async function resolveData(o: { data: string; textField: string; workspace?: string }): Promise<{ data: AtlasData; workspace?: string }> {
   if (existsSync(o.data) && statSync(o.data).isFile()) return { data: { kind: 'jsonl', path: path.resolve(o.data), textField: o.textField } };
   const workspace = path.resolve(o.workspace ?? defaultWorkspaceDir());
   const { openDatasetStore, listDatasets } = await import('../../../workers/data');

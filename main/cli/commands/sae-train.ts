@@ -11,6 +11,7 @@ import { parseSaeTrainConfig, SaeTrainConfigSchema } from '../../../workers/sae/
 import { trainSae } from '../../../workers/sae/train';
 import type { NormalizeMode } from '../../../workers/sae/train-source';
 import { printJson } from '../shared';
+import { captureFromCli, withCaptureOptions, type CaptureCliOpts } from './sae-capture';
 
 const num = (v: string): number => {
   const n = Number(v);
@@ -34,16 +35,16 @@ async function openActivations(spec: string, out: string, tensor: string | undef
 }
 
 const Cli = z.object({
-  activations: z.string().min(1), out: z.string().min(1), tensor: z.string().optional(), resume: z.boolean().optional(),
+  activations: z.string().min(1).optional(), out: z.string().min(1), tensor: z.string().optional(), resume: z.boolean().optional(),
   json: z.boolean().optional(), threads: z.number().int().min(0).optional(), checkpointEvery: z.number().int().min(0).optional(),
   logEvery: z.number().int().positive().default(100),
 });
 
 export function registerSaeTrain(sae: Command): void {
-  sae
+  withCaptureOptions(sae
     .command('train')
-    .description('train an SAE on activations (an activation cache, or a .safetensors / .npy [tokens, d] file); resumable checkpoints in --out')
-    .requiredOption('--activations <file-or-cache>', 'an activation cache folder, or a .safetensors / .npy file holding one [tokens, d] array')
+    .description("train an SAE on activations (an activation cache, a .safetensors / .npy [tokens, d] file, or a model's hook over text captured first); resumable checkpoints in --out")
+    .option('--activations <file-or-cache>', 'an activation cache folder, or a .safetensors / .npy file holding one [tokens, d] array (or --model, --hook and --data)'), false)
     .requiredOption('--out <dir>', 'output folder (checkpoint.safetensors, metrics.jsonl)')
     .option('--tensor <name>', 'which tensor of the file, when it holds several')
     .option('--method <m>', 'gba | ba | topk | relu-l1', 'gba')
@@ -79,7 +80,10 @@ export function registerSaeTrain(sae: Command): void {
       mkdirSync(out, { recursive: true });
       const normalize = (o.normalize ?? 'dataset') as NormalizeMode;
       if (!['dataset', 'dataset-centered', 'per-token', 'none'].includes(normalize)) throw new InvalidArgumentError(`--normalize: ${normalize}`);
-      const source = await openActivations(cli.activations, out, cli.tensor, normalize);
+      // The capture front: a model's hook over text goes into the workspace's activation cache first (reused when there).
+      const activations = cli.activations ?? (o.model || o.hook || o.data ? (await captureFromCli(o as unknown as CaptureCliOpts)).dir : undefined);
+      if (!activations || (cli.activations && o.model)) throw new InvalidArgumentError('give either --activations, or --model, --hook and --data');
+      const source = await openActivations(activations, out, cli.tensor, normalize);
       const config = parseSaeTrainConfig(Object.fromEntries(Object.entries({
         method: o.method, latents: o.latents ?? 16 * source.dIn, groups: o.groups, htf: o.htf, ltf: o.ltf, targetFrequency: o.target,
         adaptEvery: o.adaptEvery, gammaMinus: o.gammaMinus, gammaPlus: o.gammaPlus, deadRate: o.deadRate, gate: o.gate,

@@ -3,13 +3,17 @@
  * exporting a function that adds it to the `sae` command; list it in SAE_SUBCOMMANDS below.
  */
 import type { Command } from 'commander';
+import { registerSaeCapture } from './sae-capture';
+import { registerSaeEncode } from './sae-encode';
+import { registerSaeEval } from './sae-eval';
+import { registerSaeImport } from './sae-import';
 import { registerSaeTrain } from './sae-train';
 
 /** Adds one subcommand to `resect sae`. */
 export type RegisterSaeSubcommand = (sae: Command) => void;
 
 /** Every `resect sae` subcommand, in the order `resect sae --help` lists them. */
-const SAE_SUBCOMMANDS: RegisterSaeSubcommand[] = [registerSaeTrain];
+const SAE_SUBCOMMANDS: RegisterSaeSubcommand[] = [registerSaeCapture, registerSaeImport, registerSaeTrain, registerSaeEval, registerSaeEncode];
 
 export function registerSae(program: Command): void {
   const sae = program
