@@ -54,7 +54,7 @@ describe('routing pass', () => {
       const ids = tok.encode(s.text);
       const out = await model.forward({ ids, batch: 1, time: ids.length, logits: 'none', gates: true });
       for (let t2 = 0; t2 < ids.length; t2++) {
-        if (ids[t2] === 1) continue;
+        if (t2 === 0 && ids[0] === 1) continue; // the prepended BOS only
         counts.set(s.domain, (counts.get(s.domain) ?? 0) + 1);
         ys.push(s.scores.tox);
         for (let g = 0; g < 2; g++) {
@@ -83,6 +83,20 @@ describe('routing pass', () => {
     expect(back.domains).toEqual(t.domains);
     expect(Array.from(back.domainMeans(1, 0))).toEqual(Array.from(t.domainMeans(1, 0)));
     expect(back.corrSums(0, 'tox')!.n).toBe(t.corrSums(0, 'tox')!.n);
+  });
+
+  it('leaves out only a prepended BOS, not a token with BOS\'s id inside the text (issue 20.8)', async () => {
+    // A tokenizer that puts the BOS id inside the text too (an end-of-text separator when BOS = EOS).
+    const inner: TextTokenizer = Object.assign(Object.create(tok) as TextTokenizer, {
+      encode: (text: string, o?: { addBos?: boolean }) => { const ids = tok.encode(text, o); return [...ids.slice(0, 3), 1, ...ids.slice(3)]; },
+    });
+    const samples = labelledSamples().slice(0, 2);
+    const t = await collectRoutingStats(model, inner, samples);
+    for (const s of samples) {
+      const ids = inner.encode(s.text);
+      expect(ids[0]).toBe(1);
+      expect(t.domainTokens[t.domains.indexOf(s.domain)]).toBe(ids.length - 1);
+    }
   });
 
   it('tokenScores sums heads over the sparse supports', () => {

@@ -1,6 +1,6 @@
 /** The skew rule and Pearson-from-sums against brute force on small arrays; mask composition. */
 import { describe, expect, it } from 'vitest';
-import { pearsonAll, pearsonFromSums, pearsonTwoPass, skewAssign } from '../../workers/analysis/resection/stats';
+import { pearsonAll, pearsonFromSums, pearsonOrNull, pearsonTwoPass, skewAssign } from '../../workers/analysis/resection/stats';
 import { composeMasks, isRowColumnOnly, maskSize } from '../../workers/analysis/resection/compose';
 import { selectByDomain, selectByScore } from '../../workers/analysis/resection/select';
 import { closestDomains, routingSimilarity } from '../../workers/analysis/resection/similarity';
@@ -60,6 +60,18 @@ describe('Pearson from streamed sums', () => {
       const s = sums(x, y);
       expect(pearsonFromSums(s.n, s.sx, s.sy, s.sxy, s.sxx, s.syy)).toBeCloseTo(pearsonTwoPass(x, y), 10);
     }
+  });
+
+  it('browse-time r (pearsonOrNull, the atlas reader) uses the same epsilon: round-off variance is no variance (issue 20.8)', () => {
+    const rand = mulberry32(9);
+    const y = Array.from({ length: 1000 }, () => rand());
+    const c = sums(new Array(1000).fill(0.1), y); // constant x whose uncentred sums leave round-off
+    expect(c.n * c.sxx - c.sx * c.sx).toBeGreaterThan(0); // the reader's old test let this through as variance
+    expect(pearsonOrNull(c.n, c.sx, c.sy, c.sxy, c.sxx, c.syy)).toBeNull();
+    expect(pearsonFromSums(c.n, c.sx, c.sy, c.sxy, c.sxx, c.syy)).toBe(0);
+    const x = y.map((v) => (rand() < 0.5 ? 0 : v + rand()));
+    const s = sums(x, y);
+    expect(pearsonOrNull(s.n, s.sx, s.sy, s.sxy, s.sxx, s.syy)).toBe(pearsonFromSums(s.n, s.sx, s.sy, s.sxy, s.sxx, s.syy));
   });
 
   it('stays accurate with a large offset (centred forms in float64) and guards zero variance', () => {

@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { openSafetensors, type SafetensorsHandle } from '../../engine/safetensors';
 import type { AtlasMeta } from './build';
+import { pearsonOrNull } from '../resection/stats';
 
 export interface DomainMean { domain: string; mean: number; tokens: number }
 
@@ -171,15 +172,9 @@ export class Atlas {
   /** Pearson r over every scored token: x = S (0 where the expert is inactive), y = the sample score. */
   private pearson(corr: NonNullable<GroupArrays['corr']>, id: number): number | null {
     const s = this.meta.score;
-    if (!s || s.n < 2) return null;
-    const n = s.n;
-    const sx = corr.sx[id]!;
-    const sxx = corr.sxx[id]!;
-    const sxy = corr.sxy[id]!;
-    const vx = n * sxx - sx * sx;
-    const vy = n * s.syy - s.sy * s.sy;
-    if (!(vx > 0) || !(vy > 0)) return null;
-    return (n * sxy - sx * s.sy) / Math.sqrt(vx * vy);
+    if (!s) return null;
+    // The selection's formula and epsilon (resection/stats.ts), so browse-time rankings equal the ones masks use.
+    return pearsonOrNull(s.n, corr.sx[id]!, s.sy, corr.sxy[id]!, corr.sxx[id]!, s.syy);
   }
 
   private summary(g: GroupArrays, group: number, id: number): ExpertSummary {

@@ -151,7 +151,9 @@ export async function collectRoutingStats(
   const scratch = new Float64Array(E * E);
   const touched: number[] = [];
   const bos = c.bos_token_id;
-  let pending: { ids: number[]; domain: number; scores: (number | null)[] }[] = [];
+  // Only a BOS the tokenizer prepended is left out (position 0 of a sample's first window): a token that merely has
+  // BOS's id elsewhere in the text (an end-of-text separator when BOS = EOS) is routed like any other.
+  let pending: { ids: number[]; domain: number; scores: (number | null)[]; skipFirst: boolean }[] = [];
   let tokens = 0;
   let nSamples = 0;
 
@@ -167,8 +169,7 @@ export async function collectRoutingStats(
       const accs = tables.scoreNames.map((s) => tables.scores[g]!.get(s)!);
       for (const [b, w] of pending.entries()) {
         const dsum = sums[w.domain]!;
-        for (let t = 0; t < w.ids.length; t++) {
-          if (w.ids[t] === bos) continue;
+        for (let t = w.skipFirst ? 1 : 0; t < w.ids.length; t++) {
           tokenScores(g1, g2, b * T + t, H, E, scratch, touched);
           for (const id of touched) dsum[id]! += scratch[id]!;
           for (const [k, acc] of accs.entries()) {
@@ -189,7 +190,7 @@ export async function collectRoutingStats(
       }
     }
     for (const w of pending) {
-      const counted = w.ids.filter((id) => id !== bos).length;
+      const counted = w.ids.length - (w.skipFirst ? 1 : 0);
       tables.domainTokens[w.domain]! += counted;
       tokens += counted;
     }
@@ -206,7 +207,7 @@ export async function collectRoutingStats(
     });
     const ids = tokenizer.encode(s.text);
     for (let st = 0; st < ids.length; st += context) {
-      pending.push({ ids: ids.slice(st, st + context), domain, scores });
+      pending.push({ ids: ids.slice(st, st + context), domain, scores, skipFirst: st === 0 && bos !== null && bos !== undefined && ids[0] === bos });
       if (pending.length >= batchRows) await flush();
     }
     nSamples++;

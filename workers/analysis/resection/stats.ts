@@ -73,14 +73,22 @@ const VAR_EPS = 1e-12;
 
 /** Pearson r of one expert from its sums; 0 when either side has no variance. Clamped to [−1, 1]. */
 export function pearsonFromSums(n: number, sx: number, sy: number, sxy: number, sxx: number, syy: number): number {
-  if (!(n >= 2)) return 0;
+  return pearsonOrNull(n, sx, sy, sxy, sxx, syy) ?? 0;
+}
+
+/**
+ * The same r, null where it is undefined (fewer than 2 tokens, or no variance up to round-off): what the atlas
+ * browser shows, so that browsing and selection rank experts by one formula with one epsilon.
+ */
+export function pearsonOrNull(n: number, sx: number, sy: number, sxy: number, sxx: number, syy: number): number | null {
+  if (!(n >= 2)) return null;
   // Centred forms: Sxx = Σ(x − x̄)² = Σx² − (Σx)²/n, and likewise; float64 throughout.
   const cxx = sxx - (sx * sx) / n;
   const cyy = syy - (sy * sy) / n;
   const cxy = sxy - (sx * sy) / n;
-  if (!(cxx > VAR_EPS * Math.max(sxx, Number.MIN_VALUE)) || !(cyy > VAR_EPS * Math.max(syy, Number.MIN_VALUE))) return 0;
+  if (!(cxx > VAR_EPS * Math.max(sxx, Number.MIN_VALUE)) || !(cyy > VAR_EPS * Math.max(syy, Number.MIN_VALUE))) return null;
   const r = cxy / Math.sqrt(cxx * cyy);
-  if (!Number.isFinite(r)) return 0;
+  if (!Number.isFinite(r)) return null;
   return Math.max(-1, Math.min(1, r));
 }
 
