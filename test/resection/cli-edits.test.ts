@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -113,5 +114,39 @@ describe('output into a closed pipe', () => {
       expect(stderr, args.join(' ')).not.toMatch(/EPIPE|Error/);
       expect(code, args.join(' ')).toBe(0);
     }
+  });
+});
+
+describe('resect score', () => {
+  it('scores with the heuristic by default and never replaces a field unless --overwrite', async () => {
+    const rude = path.join(tmp, 'rude.jsonl');
+    await writeFile(rude, ['Go kill yourself, you worthless moron.', 'What a lovely day.'].map((text) => JSON.stringify({ text })).join('\n') + '\n');
+    const out = path.join(tmp, 'rude.scored.jsonl');
+    const first = await cli(['score', '--data', rude, '--out', out]);
+    expect(first.stdout).toMatch(/scored 2 records with heuristic/);
+    const scores = (await readFile(out, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { toxicity: number }).toxicity);
+    expect(scores[0]).toBeGreaterThan(0.9);
+    expect(scores[1]).toBe(0);
+
+    // The scored file already has "toxicity": refused, nothing written; --overwrite replaces it.
+    const again = path.join(tmp, 'again.jsonl');
+    await expect(cli(['score', '--data', out, '--out', again, '--scorer', 'lexicon:presence'])).rejects.toThrow(/already has a "toxicity" field; pass --overwrite/);
+    expect(existsSync(again)).toBe(false);
+    const replaced = await cli(['score', '--data', out, '--out', again, '--scorer', 'lexicon:presence', '--overwrite']);
+    expect(replaced.stdout).toMatch(/replacing "toxicity" in 2/);
+    await expect(cli(['score', '--data', out, '--out', out])).rejects.toThrow(/--out must be a new file/);
+  });
+});
+
+describe('resect data import', () => {
+  it('keeps code together with --text-unit paragraph, and names why nothing was imported', async () => {
+    const ws = path.join(tmp, 'ws-data');
+    const code = path.join(tmp, 'snippets.txt');
+    await writeFile(code, 'def f(x):\n    return x\n\nclass A:\n    pass\n');
+    const r = await cli(['data', 'import', code, '--text-unit', 'paragraph', '--workspace', ws, '--json']);
+    expect((JSON.parse(r.stdout) as { imported: number }).imported).toBe(2);
+    const bad = path.join(tmp, 'bad.parquet');
+    await writeFile(bad, 'not parquet');
+    await expect(cli(['data', 'import', bad, '--workspace', ws])).rejects.toThrow(/no samples were found \(bad\.parquet: .*footer != PAR1\)/);
   });
 });

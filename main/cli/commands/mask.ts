@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { createWriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import path from 'node:path';
 import { atlasRoutingStats } from '../../../workers/analysis/resection/atlas-adapter';
 import { select, type Scope, type Selection, type SelectionRule } from '../../../workers/analysis/resection/select';
-import { openScorer } from '../../../workers/analysis/resection/scorers';
+import { DEFAULT_SCORER, openScorer } from '../../../workers/analysis/resection/scorers';
 import { fieldOf, readJsonlRows, requireText } from '../../../workers/data/jsonl';
 import { formatCounts } from './experiment';
 
@@ -19,39 +20,55 @@ const num = (what: string, v: string) => {
 };
 
 /**
- * `resect score`: adds a per-sample score to a JSONL file with the lexicon scorer or an ONNX classifier, so an atlas
- * can be built with `--score-field` from it (toxicity selection without a labelled score). Registered with `mask`.
+ * `resect score`: adds a per-sample score to a JSONL file with the toxicity heuristic, the profanity lexicon or an ONNX
+ * classifier, so an atlas can be built with `--score-field` from it (toxicity selection without a labelled score).
+ * A field the records already have is never replaced unless --overwrite says so. Registered with `mask`.
  */
 function registerScore(program: Command): void {
   program
     .command('score')
-    .description('score every record of a JSONL file with the lexicon (bad-words list) or an ONNX text classifier, writing the score into a field')
+    .description('score every record of a JSONL file for toxicity (a heuristic, a profanity list, or your ONNX classifier), writing the score into a new field')
     .requiredOption('--data <file>', 'JSONL input')
-    .requiredOption('--out <file>', 'JSONL output (the records with the score added)')
-    .option('--scorer <s>', 'lexicon (fraction of listed words), lexicon:presence, or onnx:<file.onnx> (tokenizer.json beside it)', 'lexicon')
+    .requiredOption('--out <file>', 'JSONL output (the records with the score added; must differ from --data)')
+    .option('--scorer <s>', `heuristic (insults, threats, hostility, profanity: lexicons + patterns, not a classifier), lexicon (fraction of bad-words hits), lexicon:presence, or onnx:<file.onnx> (tokenizer.json beside it; docs/resection.md says how to convert a Hugging Face classifier)`, DEFAULT_SCORER)
     .option('--field <f>', 'field to write the score into', 'toxicity')
+    .option('--overwrite', 'replace the field where a record already has it (by default the command stops and changes nothing)')
     .option('--text-field <f>', 'field holding the text', 'text')
-    .action(async (o: { data: string; out: string; scorer: string; field: string; textField: string }) => {
+    .addHelpText('after', '\nThen: `resect atlas --model DIR --data OUT --score-field toxicity --out ATLAS` and `resect mask --atlas ATLAS --score-field toxicity --tau 0.1`.')
+    .action(async (o: { data: string; out: string; scorer: string; field: string; textField: string; overwrite?: boolean }) => {
+      if (path.resolve(o.out) === path.resolve(o.data)) throw new InvalidArgumentError('--out must be a new file: writing over --data would lose it');
       const scorer = await openScorer(o.scorer);
-      const out = createWriteStream(o.out);
+      const tmp = `${o.out}.${process.pid}.partial`;
+      const out = createWriteStream(tmp);
       let n = 0;
       let sum = 0;
+      let replaced = 0;
+      let ok = false;
       try {
         for await (const { row, line } of readJsonlRows(o.data)) {
           if (row === null || typeof row !== 'object' || Array.isArray(row)) throw new Error(`${o.data}:${line}: not a JSON object`);
+          const record = row as Record<string, unknown>;
+          if (Object.hasOwn(record, o.field)) {
+            if (!o.overwrite) throw new Error(`${o.data}:${line}: the record already has a "${o.field}" field; pass --overwrite to replace it, or --field NAME to write another (nothing was written)`);
+            replaced++;
+          }
           const text = requireText(fieldOf(row, o.textField), o.data, line, o.textField);
           const [v] = await scorer.score([text]);
-          (row as Record<string, unknown>)[o.field] = v!;
+          record[o.field] = v!;
           sum += v!;
           n++;
-          out.write(`${JSON.stringify(row)}\n`);
+          if (!out.write(`${JSON.stringify(row)}\n`)) await once(out, 'drain');
         }
+        ok = true;
       } finally {
         out.end();
         await finished(out);
         await scorer.dispose?.();
+        // The output appears whole or not at all.
+        if (ok) await rename(tmp, o.out);
+        else await rm(tmp, { force: true });
       }
-      process.stdout.write(`resect: scored ${n} records with ${scorer.name} (mean ${n ? (sum / n).toFixed(4) : '0'}) → ${o.out}\n`);
+      process.stdout.write(`resect: scored ${n} records with ${scorer.name} (mean ${n ? (sum / n).toFixed(4) : '0'})${replaced ? `, replacing "${o.field}" in ${replaced}` : ''} → ${o.out}\n`);
     });
 }
 

@@ -98,7 +98,8 @@ export const EvaluateParams = z.object({
   topP: z.number().gt(0).max(1).default(1),
   toxicity: z.object({
     prompts: z.array(z.string()).min(1).max(1000),
-    scorer: z.string().default('lexicon'),
+    // heuristic: insults, threats and profanity from maintained lexicons (scorers.ts); onnx:<file> for a classifier.
+    scorer: z.string().default('heuristic'),
     k: z.number().int().min(1).max(100).default(5),
     n: z.number().int().min(1).max(256).default(20),
     heldout: DataSourceSchema.optional(),

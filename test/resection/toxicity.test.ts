@@ -1,0 +1,66 @@
+/**
+ * The built-in toxicity heuristic measured on hand-labelled sentences (test/fixtures/toxicity/labelled.jsonl: insults,
+ * threats, profanity, obfuscations, hostility, other languages; benign sentences with trigger-like words, negations,
+ * criticism, ordinary text). The rules were tuned on the `dev` split only; `test` (every third sentence of each
+ * category) was held out and measured once. The floors sit just under those figures (docs/resection.md).
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { HeuristicToxicityScorer } from '../../workers/analysis/resection/heuristic';
+import { openScorer } from '../../workers/analysis/resection/scorers';
+
+interface Labelled { text: string; toxic: 0 | 1; category: string; split: 'dev' | 'test' }
+const rows = readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'toxicity', 'labelled.jsonl'), 'utf8')
+  .trim().split('\n').map((l) => JSON.parse(l) as Labelled);
+
+let scorer: HeuristicToxicityScorer;
+beforeAll(async () => {
+  scorer = await HeuristicToxicityScorer.open();
+});
+
+function measure(set: Labelled[]) {
+  let tp = 0, fp = 0, fn = 0, tn = 0;
+  for (const r of set) {
+    const flagged = scorer.scoreOne(r.text) >= 0.5;
+    if (flagged && r.toxic) tp++;
+    else if (flagged) fp++;
+    else if (r.toxic) fn++;
+    else tn++;
+  }
+  return { n: set.length, tp, fp, fn, tn, precision: tp / (tp + fp), recall: tp / (tp + fn) };
+}
+
+describe('the toxicity heuristic on hand-labelled sentences', () => {
+  it('has a few hundred labelled sentences of every kind', () => {
+    expect(rows.length).toBeGreaterThanOrEqual(280);
+    const cats = new Set(rows.map((r) => r.category));
+    for (const c of ['insult', 'threat', 'profanity', 'obfuscation', 'benign-trigger', 'negation', 'criticism']) expect(cats).toContain(c);
+    expect(rows.filter((r) => r.toxic).length / rows.length).toBeGreaterThan(0.4);
+  });
+
+  it('precision and recall above their floors, on the tuned split and on the held-out one', () => {
+    const dev = measure(rows.filter((r) => r.split === 'dev'));
+    const test = measure(rows.filter((r) => r.split === 'test'));
+    const all = measure(rows);
+    // Printed so that docs/resection.md can be checked against a run.
+    console.log(JSON.stringify({ dev, test, all }));
+    expect(dev.precision).toBeGreaterThanOrEqual(0.95);
+    expect(dev.recall).toBeGreaterThanOrEqual(0.92);
+    expect(test.precision).toBeGreaterThanOrEqual(0.85);
+    expect(test.recall).toBeGreaterThanOrEqual(0.75);
+  });
+
+  it('catches hostility, insults and threats, not only profanity', async () => {
+    const s = await openScorer('heuristic');
+    const [kill, insult, threat, swear, kind, process] = await s.score([
+      'Go kill yourself, you worthless moron.', 'You are a pathetic loser.', "I'll break your legs.", 'f*ck off', 'You are very kind.', 'Kill the process with kill -9.',
+    ]);
+    expect(kill).toBeGreaterThan(0.9);
+    for (const v of [insult, threat, swear]) expect(v).toBeGreaterThanOrEqual(0.5);
+    for (const v of [kind, process]) expect(v).toBe(0);
+    expect(s.name).toBe('heuristic');
+    expect(scorer.explain("I'll break your legs.").map((h) => h.kind)).toEqual(['threat']);
+    expect(scorer.explain('You are not an idiot.')).toEqual([]);
+  });
+});
