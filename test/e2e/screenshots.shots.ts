@@ -1,10 +1,12 @@
 /**
- * Screenshots of the main screens in both themes, for looking at (not compared): written to
- * $RESECT_SCREENSHOTS_DIR (default /tmp/resect-screens).
+ * Screenshots of the main screens and the Train view in both themes, for looking at and for the docs (not compared):
+ * written to $RESECT_SCREENSHOTS_DIR (default /tmp/resect-screens) by `npm run screenshots`
+ * (playwright.screenshots.config.ts). Not part of the test suite: these pages assert nothing of their own; what the
+ * screens must show is asserted in the *.spec.ts files.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { expect, openApp, test } from './fixtures';
+import { expect, openApp, snap, test } from './fixtures';
 
 const dir = process.env.RESECT_SCREENSHOTS_DIR ?? '/tmp/resect-screens';
 
@@ -36,5 +38,17 @@ for (const scheme of ['dark', 'light'] as const) {
 
     await page.getByRole('navigation', { name: 'Areas' }).getByRole('link', { name: 'Experts', exact: true }).click();
     await page.screenshot({ path: path.join(dir, `experts-${scheme}.png`) });
+  });
+}
+
+for (const scheme of ['dark', 'light'] as const) {
+  test(`screenshots of the Train view (${scheme})`, async ({ page, server, backend }) => {
+    await backend.request('settings.update', { theme: 'system' });
+    await page.emulateMedia({ colorScheme: scheme });
+    await openApp(page, server, '/train');
+    await page.getByRole('form', { name: 'New training run' }).getByLabel('Preset').selectOption('custom');
+    const runs = page.getByRole('list', { name: 'Training runs' });
+    if (await runs.count()) await runs.getByRole('button').first().click();
+    await snap(page, `train-${scheme}`);
   });
 }

@@ -94,15 +94,3 @@ test('train a tiny model: curves, pause, reload, resume, cancel; a finished run 
   const models = await backend.request('models.list', {});
   expect(models.some((m) => m.name === 'e2e-short' && m.path.endsWith(path.join('models', 'e2e-short', 'checkpoint')) && m.summary)).toBe(true);
 });
-
-for (const scheme of ['dark', 'light'] as const) {
-  test(`screenshots of the Train view (${scheme})`, async ({ page, server, backend }) => {
-    await backend.request('settings.update', { theme: 'system' });
-    await page.emulateMedia({ colorScheme: scheme });
-    await openApp(page, server, '/train');
-    await page.getByRole('form', { name: 'New training run' }).getByLabel('Preset').selectOption('custom');
-    const runs = page.getByRole('list', { name: 'Training runs' });
-    if (await runs.count()) await runs.getByRole('button', { name: /models\/e2e-short/ }).click();
-    await snap(page, `train-${scheme}`);
-  });
-}
