@@ -95,6 +95,23 @@ export function expectedTensors(config: MonetConfig, dims: MonetDims): TensorSpe
   return specs;
 }
 
+/**
+ * Checks config.json's layer count against the layers the weights hold, before the list of expected tensors (whose
+ * length is proportional to num_hidden_layers) is built: a config that claims more layers than the file has fails
+ * with both numbers, at once.
+ */
+function checkLayersPresent(config: MonetConfig, weights: SafetensorsHandle, dir: string): void {
+  let top = -1;
+  for (const name of weights.tensors.keys()) {
+    const m = /^model\.layers\.(\d{1,7})\./.exec(name);
+    if (m) top = Math.max(top, Number(m[1]));
+  }
+  if (config.num_hidden_layers > top + 1) {
+    const held = top < 0 ? 'no layers' : `layers 0–${top} (${top + 1})`;
+    throw new MonetCheckpointError(`${path.join(dir, 'config.json')}: num_hidden_layers is ${config.num_hidden_layers}, but the weights hold ${held}`);
+  }
+}
+
 /** τ[h] = μ[h] + √(v[h] + eps)·σ*, in float64. */
 export function routerThresholds(mean: Float32Array, variance: Float32Array, sigmaStar: number): Float64Array {
   const tau = new Float64Array(mean.length);
@@ -107,6 +124,7 @@ export async function openMonetCheckpoint(dir: string): Promise<MonetCheckpoint>
   const { config, dims } = await loadMonetConfig(path.join(dir, 'config.json'));
   const weights = await openWeights(dir);
   try {
+    checkLayersPresent(config, weights, dir);
     const specs = new Map(expectedTensors(config, dims).map((s) => [s.name, s]));
     const problems: string[] = [];
     for (const spec of specs.values()) {

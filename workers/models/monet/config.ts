@@ -117,6 +117,43 @@ export function sigmaStar(topk: number, experts: number): number {
   return inverseNormalCdf(1 - topk / experts);
 }
 
+/**
+ * Upper bounds far above any real Monet (the paper's largest: 24 layers, hidden 2048, E 512, vocab 32k), checked
+ * before anything proportional to a value is built: a hostile or mistyped config.json (`num_hidden_layers: 1000000`,
+ * `hidden_size: 1e9`) fails at once with the value named, instead of exhausting memory or time first.
+ */
+export const CONFIG_BOUNDS = {
+  num_hidden_layers: 1024,
+  hidden_size: 65_536,
+  num_attention_heads: 1024,
+  moe_experts: 4096,
+  moe_dim: 65_536,
+  moe_heads: 1024,
+  vocab_size: 4_194_304,
+  max_position_embeddings: 1_048_576,
+} as const satisfies Partial<Record<keyof MonetConfig, number>>;
+
+/** Elements one weight tensor may have: 2^31 (8 GiB as float32), within what a typed array and ONNX Runtime hold. */
+export const MAX_TENSOR_ELEMENTS = 2 ** 31;
+
+function checkBounds(config: MonetConfig, fail: (msg: string) => never): void {
+  for (const [key, max] of Object.entries(CONFIG_BOUNDS) as [keyof typeof CONFIG_BOUNDS, number][]) {
+    if (config[key] > max) fail(`${key} must be at most ${max.toLocaleString('en-US')}, got ${config[key]}`);
+  }
+  if (config.moe_groups > config.num_hidden_layers) {
+    fail(`moe_groups must be at most num_hidden_layers (${config.num_hidden_layers}): one router serves moe_groups consecutive layers, got ${config.moe_groups}`);
+  }
+  const d = config.hidden_size;
+  const largest: [string, number][] = [
+    ['vocab_size × hidden_size (the embedding)', config.vocab_size * d],
+    ['moe_experts × moe_dim × hidden_size (the expert projections)', config.moe_experts * config.moe_dim * d],
+    ['moe_heads × moe_experts × hidden_size (a router)', config.moe_heads * config.moe_experts * d],
+  ];
+  for (const [what, n] of largest) {
+    if (n > MAX_TENSOR_ELEMENTS) fail(`${what} = ${n.toLocaleString('en-US')} elements, more than one tensor can hold (${MAX_TENSOR_ELEMENTS.toLocaleString('en-US')})`);
+  }
+}
+
 /** Validate a parsed config.json object. `file` names the source in error messages. */
 export function parseMonetConfig(raw: unknown, file = 'config.json'): LoadedMonetConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new MonetConfigError(`${file}: not a JSON object`);
@@ -149,6 +186,7 @@ export function parseMonetConfig(raw: unknown, file = 'config.json'): LoadedMone
   if (vertical && config.moe_dim % 2 !== 0) fail(`moe_dim must be even for vertical decomposition, got ${config.moe_dim}`);
   if (config.moe_topk > config.moe_experts) fail(`moe_topk must be at most moe_experts (${config.moe_experts}), got ${config.moe_topk}`);
   if (config.model_type !== 'monet') fail(`model_type must be "monet", got ${JSON.stringify(config.model_type)}`);
+  checkBounds(config, fail);
   const routerLayers: number[] = [];
   for (let l = 0; l < config.num_hidden_layers; l += config.moe_groups) routerLayers.push(l);
   const defaulted = Object.keys(EXPECT).filter((k) => !(k in obj) && (config as unknown as Record<string, unknown>)[k] !== undefined);
