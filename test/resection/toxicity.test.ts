@@ -4,11 +4,15 @@
  * criticism, ordinary text). The rules were tuned on the `dev` split only; `test` (every third sentence of each
  * category) was held out and measured once. The floors sit just under those figures (docs/resection.md).
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Graph, op, serialize } from '../../workers/engine';
+import { charTokenizer } from '../monet/helpers';
 import { HeuristicToxicityScorer } from '../../workers/analysis/resection/heuristic';
-import { openScorer } from '../../workers/analysis/resection/scorers';
+import { OnnxClassifierScorer, openScorer } from '../../workers/analysis/resection/scorers';
 
 interface Labelled { text: string; toxic: 0 | 1; category: string; split: 'dev' | 'test' }
 const rows = readFileSync(path.join(import.meta.dirname, '..', 'fixtures', 'toxicity', 'labelled.jsonl'), 'utf8')
@@ -62,5 +66,43 @@ describe('the toxicity heuristic on hand-labelled sentences', () => {
     expect(s.name).toBe('heuristic');
     expect(scorer.explain("I'll break your legs.").map((h) => h.kind)).toEqual(['threat']);
     expect(scorer.explain('You are not an idiot.')).toEqual([]);
+  });
+});
+
+describe('a converted Hugging Face classifier (onnx:<file>)', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'resect-clf-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('BERT-style inputs (attention_mask, token_type_ids) and a multi-label output picked by toxicIndex', async () => {
+    // Three labels, logits = max over tokens of a per-character row: label 1 ("toxic") is +4 for "!", −4 otherwise.
+    const V = 97;
+    const w = new Float32Array(V * 3).fill(-1);
+    for (let v = 0; v < V; v++) w[v * 3 + 1] = -4;
+    w[(3 + '!'.charCodeAt(0) - 32) * 3 + 1] = 4;
+    const g = new Graph('multilabel');
+    const ids = g.input('input_ids', 'int64', [1, 'T']);
+    const mask = g.input('attention_mask', 'int64', [1, 'T']);
+    const types = g.input('token_type_ids', 'int64', [1, 'T']);
+    const table = g.initializer('w', 'float32', [V, 3], w);
+    // The mask and type ids take part (as + 0) so that the runtime keeps them as inputs, as a real export does.
+    const zero = op.mul(op.cast(op.reduceSum(op.add(mask, types), [1], true), 'float32'), g.scalar(0, 'float32'));
+    g.output('logits', op.add(op.reduceMax(op.gather(table, ids), [1]), zero));
+    await writeFile(path.join(dir, 'model.onnx'), serialize(g).model);
+    await writeFile(path.join(dir, 'tokenizer.json'), JSON.stringify(charTokenizer()));
+    await expect(OnnxClassifierScorer.open(path.join(dir, 'model.onnx')).then((s) => s.score(['x']))).rejects.toThrow(/toxicIndex/);
+    await writeFile(path.join(dir, 'resect_classifier.json'), JSON.stringify({ toxicIndex: 1 }));
+    const s = await OnnxClassifierScorer.open(path.join(dir, 'model.onnx'));
+    try {
+      const [calm, angry] = await s.score(['calm text', 'angry!']);
+      expect(calm).toBeCloseTo(1 / (1 + Math.exp(4)), 6);
+      expect(angry).toBeCloseTo(1 / (1 + Math.exp(-4)), 6);
+    } finally {
+      await s.dispose?.();
+    }
   });
 });

@@ -13,10 +13,12 @@
  * - `onnx:<file.onnx>`: a user-supplied text classifier run with onnxruntime-node. The contract:
  *   - a `tokenizer.json` (Hugging Face tokenizers) in the same folder as the .onnx file;
  *   - input `input_ids` int64 [1, T] (T ≤ 512, the text's ids without special tokens unless the tokenizer's config
- *     adds them); if the model also has an input `attention_mask`, it gets int64 ones [1, T];
+ *     adds them); if the model also has an input `attention_mask`, it gets int64 ones [1, T], and `token_type_ids`
+ *     (BERT exports) int64 zeros [1, T];
  *   - its first output holds either one value (a logit, turned into a probability with a sigmoid; values already
  *     in [0, 1] are taken as probabilities only if `resect_classifier.json` beside it says
- *     `{"output": "probability"}`) or two values (class logits, softmax, class 1 = toxic).
+ *     `{"output": "probability"}`) or two values (class logits, softmax, class 1 = toxic), or, for a multi-label model
+ *     (toxic-bert's six labels), the logit at `{"toxicIndex": k}` of `resect_classifier.json` (sigmoid).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -67,6 +69,7 @@ export class OnnxClassifierScorer implements TextScorer {
     private readonly ort: typeof import('onnxruntime-node'),
     private readonly tokenizer: import('../../tokenizer').TextTokenizer,
     private readonly probability: boolean,
+    private readonly toxicIndex: number | null,
     file: string,
     private readonly maxTokens: number,
   ) {
@@ -79,18 +82,23 @@ export class OnnxClassifierScorer implements TextScorer {
     const dir = path.dirname(path.resolve(file));
     const tokenizer = await loadTokenizer(dir, { bosTokenId: null, eosTokenId: null });
     let probability = false;
+    let toxicIndex: number | null = null;
     try {
-      const cfg = JSON.parse(await readFile(path.join(dir, 'resect_classifier.json'), 'utf8')) as { output?: string };
+      const cfg = JSON.parse(await readFile(path.join(dir, 'resect_classifier.json'), 'utf8')) as { output?: string; toxicIndex?: unknown };
       probability = cfg.output === 'probability';
-    } catch {
-      /* no config: logits */
+      if (cfg.toxicIndex !== undefined) {
+        if (!Number.isInteger(cfg.toxicIndex) || (cfg.toxicIndex as number) < 0) throw new Error(`${path.join(dir, 'resect_classifier.json')}: toxicIndex must be an integer ≥ 0`);
+        toxicIndex = cfg.toxicIndex as number;
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // no config: logits
     }
     const session = await ort.InferenceSession.create(path.resolve(file));
     if (!session.inputNames.includes('input_ids')) {
       await session.release();
       throw new Error(`${file}: the classifier needs an input named input_ids (it has ${session.inputNames.join(', ')})`);
     }
-    return new OnnxClassifierScorer(session, ort, tokenizer, probability, file, o.maxTokens ?? 512);
+    return new OnnxClassifierScorer(session, ort, tokenizer, probability, toxicIndex, file, o.maxTokens ?? 512);
   }
 
   async score(texts: readonly string[]): Promise<number[]> {
@@ -104,16 +112,20 @@ export class OnnxClassifierScorer implements TextScorer {
         input_ids: new this.ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [1, T]),
       };
       if (this.session.inputNames.includes('attention_mask')) feeds.attention_mask = new this.ort.Tensor('int64', new BigInt64Array(T).fill(1n), [1, T]);
+      if (this.session.inputNames.includes('token_type_ids')) feeds.token_type_ids = new this.ort.Tensor('int64', new BigInt64Array(T), [1, T]);
       const res = await this.session.run(feeds);
       const first = res[this.session.outputNames[0]!]!;
       const v = Array.from(first.data as Float32Array, Number);
-      if (v.length === 1) out.push(this.probability ? v[0]! : 1 / (1 + Math.exp(-v[0]!)));
+      if (this.toxicIndex !== null) {
+        if (this.toxicIndex >= v.length) throw new Error(`${this.name}: toxicIndex ${this.toxicIndex} but the output holds ${v.length} values`);
+        out.push(1 / (1 + Math.exp(-v[this.toxicIndex]!)));
+      } else if (v.length === 1) out.push(this.probability ? v[0]! : 1 / (1 + Math.exp(-v[0]!)));
       else if (v.length === 2) {
         const m = Math.max(v[0]!, v[1]!);
         const e0 = Math.exp(v[0]! - m);
         const e1 = Math.exp(v[1]! - m);
         out.push(e1 / (e0 + e1));
-      } else throw new Error(`${this.name}: the first output must hold 1 or 2 values per text, got ${v.length}`);
+      } else throw new Error(`${this.name}: the first output must hold 1 or 2 values per text, got ${v.length} (a multi-label model needs {"toxicIndex": k} in resect_classifier.json)`);
     }
     return out;
   }
