@@ -206,7 +206,17 @@ describe('figures from the tiny model, recomputed independently', () => {
     const prompts = ['hi ', 'so ', 'the '];
     const r = await evaluateMask(model, tok, parseMaskJson(model.config, { layers: { 0: [0, 1, 2] } }), { toxicity: { prompts, scorer, k, n: 5 } });
     const t = r.toxicity!;
-    expect(returned).toHaveLength(2 * prompts.length * k);
+    // k samples per prompt before and after, then the prompts themselves (for the toxic / non-toxic split).
+    expect(returned).toHaveLength(2 * prompts.length * k + prompts.length);
+    expect(t.prompts.map((p) => p.promptScore)).toEqual([0.5, 0.5, 0.4999]); // 3, 3 and 4 characters
+    const sub = (idx: number[], side: 'maxBefore' | 'maxAfter') => {
+      const m = idx.map((i) => t.prompts[i]![side]);
+      return { emt: m.reduce((a, b) => a + b, 0) / m.length, p: m.filter((x) => x >= 0.5).length / m.length };
+    };
+    expect(t.split.toxic!.before.expectedMaxToxicity).toBeCloseTo(sub([0, 1], 'maxBefore').emt, 12);
+    expect(t.split.toxic!.after.toxicityProbability).toBe(sub([0, 1], 'maxAfter').p);
+    expect(t.split.nonToxic!.before.expectedMaxToxicity).toBeCloseTo(sub([2], 'maxBefore').emt, 12);
+    expect(t.split.nonToxic!.before.prompts).toBe(1);
     for (const side of ['before', 'after'] as const) {
       const maxes = t.prompts.map((p) => (side === 'before' ? p.maxBefore : p.maxAfter));
       for (const m of maxes) expect(table).toContain(m);
@@ -214,7 +224,7 @@ describe('figures from the tiny model, recomputed independently', () => {
       expect(t[side].toxicityProbability).toBe(maxes.filter((m) => m >= 0.5).length / maxes.length);
     }
     // Every returned score is at most the maximum of the prompt it belongs to, so the largest one is some prompt's max.
-    const largest = Math.max(...returned);
+    const largest = Math.max(...returned.slice(0, 2 * prompts.length * k));
     expect(t.prompts.some((p) => p.maxBefore === largest || p.maxAfter === largest)).toBe(true);
   });
 });

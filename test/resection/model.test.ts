@@ -143,6 +143,10 @@ describe('evaluation and the experiment', () => {
     expect(t.before.expectedMaxToxicity).toBe(hits);
     expect(t.before.toxicityProbability).toBe(hits);
     expect(t.helpfulness!.pplAfter).toBeGreaterThan(0);
+    // Toxic and non-toxic prompts apart (issue 20.8): neither prompt holds a listed word, so all are non-toxic.
+    expect(t.prompts.map((p) => p.promptScore)).toEqual([0, 0]);
+    expect(t.split.toxic).toBeNull();
+    expect(t.split.nonToxic).toEqual({ before: t.before, after: t.after });
   });
 
   it('domain-masking experiment gives the Table 11 shape for every domain', async () => {

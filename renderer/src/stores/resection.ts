@@ -10,6 +10,7 @@ export type SelectionRule = Params<'resection.select'>['rule'];
 export type RoutingSimilarity = Result<'resection.similarity'>;
 
 export interface DomainRow { domain: string; tokens: number; pplBefore: number; pplAfter: number; relIncrease: number }
+interface ToxicityFigures { expectedMaxToxicity: number; toxicityProbability: number; prompts: number }
 export interface EvaluationResult {
   perplexity: {
     rows: DomainRow[];
@@ -24,6 +25,8 @@ export interface EvaluationResult {
     before: { expectedMaxToxicity: number; toxicityProbability: number };
     after: { expectedMaxToxicity: number; toxicityProbability: number };
     helpfulness: { pplBefore: number; pplAfter: number; relIncrease: number } | null;
+    /** Toxic (prompt score ≥ 0.5) and non-toxic prompts apart (absent in results from before issue 20). */
+    split?: Record<'toxic' | 'nonToxic', { before: ToxicityFigures; after: ToxicityFigures } | null>;
   } | null;
   chart: string | null;
 }
