@@ -50,8 +50,16 @@ describe('stratifiedSample', () => {
     expect(a.taken.filter((s) => s.domain === 'c').every((s) => s.doc === 'c/0' || s.doc === 'c/1' || s.doc === 'c/2')).toBe(false);
   });
 
+  it('spreads the budget over documents: one sample of each per round', () => {
+    const d = stratifiedSample(file, { tokensPerDomain: 500, countTokens: countWords });
+    for (const x of d.domains) expect(x).toMatchObject({ samples: 10, documents: 10 });
+    const docs = stratifiedSample(file, { tokensPerDomain: 1500, countTokens: countWords }).domains[0]!;
+    expect(docs).toMatchObject({ samples: 30, documents: 20 }); // a second round over 10 of the 20
+  });
+
   it('splits by document: rest holds no chunk of a document the evaluation touched (issue 20.2)', () => {
-    const d = stratifiedSample(file, { tokensPerDomain: 520, countTokens: countWords });
+    const d = stratifiedSample(file, { tokensPerDomain: 520, countTokens: countWords, wholeDocuments: true });
+    expect(d.domains[0]).toMatchObject({ samples: 11, documents: 3 });
     const touched = new Set(d.taken.map((s) => s.doc));
     expect(d.rest.filter((s) => touched.has(s.doc))).toEqual([]);
     // 520 tokens = 10.4 chunks: the last document is partly used, and its other chunks are in neither list.
@@ -61,7 +69,7 @@ describe('stratifiedSample', () => {
 
   it('without document ids groups consecutive samples into runs, so neighbours stay together', () => {
     const noIds = domainSorted({ a: 10, b: 10 }, 4, false);
-    const d = stratifiedSample(noIds, { tokensPerDomain: 300, countTokens: countWords, runLength: 4 });
+    const d = stratifiedSample(noIds, { tokensPerDomain: 300, countTokens: countWords, runLength: 4, wholeDocuments: true });
     expect(d.groupedBy).toBe('runs');
     const idx = (s: EvalSample) => noIds.indexOf(s);
     const runOf = (s: EvalSample) => `${s.domain}:${Math.floor((idx(s) % 40) / 4)}`;

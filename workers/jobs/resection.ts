@@ -101,7 +101,9 @@ export const resectionExperimentJob = defineJob({
       const df = { docField: p.docField, ...(p.domainField ? { domainField: p.domainField } : {}) };
       // The same draw as the CLI and the Evaluate job. Selection statistics never come from the texts the evaluation
       // scores: the atlas is built on `atlasData`, or on the documents of `data` the draw did not touch.
-      const draw = stratifiedSample(await readSamples(p.data, ctx, df), { tokensPerDomain: p.tokensPerDomain, seed: p.sampleSeed, countTokens: (t) => Math.max(0, tokenizer.encode(t).length - 1) });
+      const draw = stratifiedSample(await readSamples(p.data, ctx, df), {
+        tokensPerDomain: p.tokensPerDomain, seed: p.sampleSeed, wholeDocuments: !p.atlas && !p.atlasData, countTokens: (t) => Math.max(0, tokenizer.encode(t).length - 1),
+      });
       ctx.log(`Evaluation text: ${describeDraw(draw)}`);
       const problems = drawProblems(draw);
       if (problems.length && !p.allowShort) throw new Error(`${problems.join('; ')}. Lower the tokens per domain (every domain needs the same budget), or allow short domains`);

@@ -129,7 +129,8 @@ export function registerExperiment(program: Command): void {
         };
         const all = (await readLabelledJsonl(data, o.textField, o.domainField, o.docField)).map(cut);
         // One sampling for the CLI, the experiment job and the Evaluate job: a token budget per domain, whole documents.
-        const draw = stratifiedSample(all, { tokensPerDomain, seed, countTokens: (t) => Math.max(0, tokenizer.encode(t).length - 1) });
+        // Spread over as many documents as the budget reaches, or whole documents when the rest of the file builds the atlas.
+        const draw = stratifiedSample(all, { tokensPerDomain, seed, wholeDocuments: atlasChoice === 'rest', countTokens: (t) => Math.max(0, tokenizer.encode(t).length - 1) });
         const samples = draw.taken;
         say(`evaluation text: ${describeDraw(draw)}`);
         const targets = o.domains?.split(',').map((x) => x.trim()).filter(Boolean);

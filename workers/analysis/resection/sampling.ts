@@ -5,11 +5,17 @@
  * Held-out files are often sorted by domain and cut from documents in order, so "the first N samples" measures two or
  * three domains, and "N samples spread over the file" puts neighbouring chunks of one document on both sides of an
  * evaluation / atlas split. Here samples are grouped into documents — by a document id when every sample has one
- * (`doc`, e.g. the shipped held-out file's `source`), else into runs of consecutive samples of a domain — documents are
- * drawn in a seeded order, and each domain takes samples document by document until it has its budget of tokens.
- * What is left of the last document drawn is dropped, not returned in `rest`: `rest` holds only documents the
- * evaluation did not touch, so an atlas built on it never sees a neighbour of an evaluated chunk. A domain whose text
- * runs out before the budget is marked `short`; callers refuse or warn (never silently average fewer domains).
+ * (`doc`, e.g. the shipped held-out file's `source`), else into runs of consecutive samples of a domain — and each
+ * domain takes samples until it has its budget of tokens, from documents in a seeded order:
+ *
+ * - by default one sample of each document per round (samples of a document in a seeded order too), so the budget is
+ *   spread over as many documents as it can reach — a domain's figure is not one or two documents' figure;
+ * - with `wholeDocuments` (when the rest of the file builds the atlas) document after document, so the evaluation
+ *   touches as few documents as it can and `rest` keeps the others.
+ *
+ * `rest` holds only documents the evaluation did not touch (what is left of a touched document is dropped), so an
+ * atlas built on it never sees a neighbour of an evaluated chunk. A domain whose text runs out before the budget is
+ * marked `short`; callers refuse or warn (never silently average fewer domains).
  */
 import { createHash } from 'node:crypto';
 import { mulberry32 } from '../../engine/random';
@@ -32,6 +38,7 @@ export interface StratifiedDraw<T> {
   seed: number;
   /** 'doc': grouped by the samples' document ids; 'runs': by runs of `runLength` consecutive samples of a domain. */
   groupedBy: 'doc' | 'runs';
+  wholeDocuments: boolean;
   runLength: number;
 }
 
@@ -40,6 +47,8 @@ export interface StratifyOptions {
   seed?: number;
   /** Tokens a text contributes (e.g. `tokenizer.encode(text).length - 1`). */
   countTokens: (text: string) => number;
+  /** Take documents whole, one after another (for a `rest` that keeps as many documents as possible). */
+  wholeDocuments?: boolean;
   /** Without document ids: at most this many consecutive samples of a domain grouped as one document (default 8; fewer
    *  where a domain has under 32 samples, so that it has at least 4 runs). */
   runLength?: number;
@@ -95,15 +104,31 @@ export function stratifiedSample<T extends EvalSample>(samples: readonly T[], o:
     let tokens = 0;
     let nSamples = 0;
     let nDocs = 0;
-    for (const key of shuffled([...docs.keys()], domainSeed(seed, domain))) {
-      if (tokens >= o.tokensPerDomain) break;
-      nDocs++;
-      for (const k of docs.get(key)!) {
-        touched.add(k);
-        if (tokens >= o.tokensPerDomain) continue;
-        taken.add(k);
-        tokens += o.countTokens(samples[k]!.text);
-        nSamples++;
+    const order = shuffled([...docs.keys()], domainSeed(seed, domain));
+    const take = (k: number) => {
+      taken.add(k);
+      tokens += o.countTokens(samples[k]!.text);
+      nSamples++;
+    };
+    if (o.wholeDocuments) {
+      for (const key of order) {
+        if (tokens >= o.tokensPerDomain) break;
+        nDocs++;
+        for (const k of docs.get(key)!) {
+          touched.add(k);
+          if (tokens < o.tokensPerDomain) take(k);
+        }
+      }
+    } else {
+      const queues = order.map((key, j) => shuffled(docs.get(key)!, domainSeed(seed + j + 1, `${domain}\u0000${key}`)));
+      for (let round = 0; tokens < o.tokensPerDomain && queues.some((q) => round < q.length); round++) {
+        for (const q of queues) {
+          if (tokens >= o.tokensPerDomain) break;
+          if (round >= q.length) continue;
+          if (round === 0) nDocs++;
+          for (const k of q) touched.add(k);
+          take(q[round]!);
+        }
       }
     }
     const short = tokens < o.tokensPerDomain;
@@ -112,7 +137,7 @@ export function stratifiedSample<T extends EvalSample>(samples: readonly T[], o:
   return {
     taken: samples.filter((_, k) => taken.has(k)),
     rest: samples.filter((_, k) => !touched.has(k)),
-    domains, tokensPerDomain: o.tokensPerDomain, seed, groupedBy, runLength,
+    domains, tokensPerDomain: o.tokensPerDomain, seed, groupedBy, runLength, wholeDocuments: o.wholeDocuments ?? false,
   };
 }
 
@@ -130,13 +155,14 @@ export function drawProblems(draw: Pick<StratifiedDraw<unknown>, 'domains' | 'to
 }
 
 /** The draw in one line per domain, for logs and the CLI. */
-export function describeDraw(draw: Pick<StratifiedDraw<unknown>, 'domains' | 'tokensPerDomain' | 'seed' | 'groupedBy' | 'runLength'>): string {
-  const head = `${draw.tokensPerDomain.toLocaleString('en-US')} tokens per domain, seed ${draw.seed}, whole ${draw.groupedBy === 'doc' ? 'documents' : `runs of up to ${draw.runLength} consecutive samples (no document ids)`}`;
+export function describeDraw(draw: Pick<StratifiedDraw<unknown>, 'domains' | 'tokensPerDomain' | 'seed' | 'groupedBy' | 'runLength' | 'wholeDocuments'>): string {
+  const unit = draw.groupedBy === 'doc' ? 'documents' : `runs of up to ${draw.runLength} consecutive samples (no document ids)`;
+  const head = `${draw.tokensPerDomain.toLocaleString('en-US')} tokens per domain, seed ${draw.seed}, ${draw.wholeDocuments ? `whole ${unit}` : `spread over ${unit}`}`;
   const rows = draw.domains.map((d) => `  ${d.domain.padEnd(14)} ${String(d.tokens).padStart(7)} tokens ${String(d.samples).padStart(4)} samples ${String(d.documents).padStart(4)} documents${d.short ? '  SHORT' : ''}`);
   return [head, ...rows].join('\n');
 }
 
 /** The draw as it travels with a result (JSON, the app's tables). */
 export function drawSummary(draw: StratifiedDraw<unknown>): DrawSummary {
-  return { tokens_per_domain: draw.tokensPerDomain, seed: draw.seed, grouped_by: draw.groupedBy, run_length: draw.runLength, domains: draw.domains };
+  return { tokens_per_domain: draw.tokensPerDomain, seed: draw.seed, grouped_by: draw.groupedBy, run_length: draw.runLength, whole_documents: draw.wholeDocuments, domains: draw.domains };
 }

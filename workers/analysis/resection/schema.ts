@@ -168,6 +168,8 @@ export interface DrawSummary {
   /** 'doc': whole documents by their id; 'runs': runs of `run_length` consecutive samples (no document ids). */
   grouped_by: 'doc' | 'runs';
   run_length: number;
+  /** True: documents taken whole (the rest of the file built the atlas); false: spread one sample per document per round. */
+  whole_documents: boolean;
   domains: DomainDraw[];
 }
 
