@@ -22,6 +22,7 @@ import { resectionEvents, resectionMethods } from '../workers/analysis/resection
 export { mostAffectedOther, type DomainMaskingRow, type DomainMaskingSummary, type DomainMaskingIntervals, type DrawSummary, type RatioInterval, type ExperimentJobParams } from '../workers/analysis/resection/schema';
 import { atlasMethods } from '../workers/analysis/atlas/schema';
 import { saeTrainMethods } from '../workers/sae/train-options';
+import { saeToolMethods } from '../workers/sae/eval-schema';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Shared shapes
@@ -382,6 +383,8 @@ export const methods = {
   ...resectionMethods,
   // SAE training, runs and caches (workers/sae/train-options.ts) ------------------------------------------------
   ...saeTrainMethods,
+  // SAE capture, imports, evaluation, encoding (workers/sae/eval-schema.ts) -------------------------------------
+  ...saeToolMethods,
 } as const;
 
 export type MethodName = keyof typeof methods;

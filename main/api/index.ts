@@ -10,6 +10,7 @@ import { resectionHandlers } from './resection';
 import { modelsHandlers } from './models';
 import { atlasHandlers } from './atlas';
 import { saeTrainHandlers } from './sae-train';
+import { saeHandlers } from './sae';
 
 export const handlers: Handlers = {
   ...appHandlers,
@@ -22,4 +23,5 @@ export const handlers: Handlers = {
   ...modelsHandlers,
   ...atlasHandlers,
   ...saeTrainHandlers,
+  ...saeHandlers,
 };

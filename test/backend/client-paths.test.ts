@@ -38,6 +38,10 @@ const TABLE: Record<string, Record<string, 'id' | 'user'>> = {
   'models.loadMask': { id: 'id', path: 'user' },
   'models.setEditApplied': { id: 'id' },
   'saes.train': { id: 'id' },
+  'saes.capture': { model: 'user' },
+  'saes.importActivations': { file: 'user' },
+  'saes.import': { dir: 'user', id: 'id' },
+  'saes.encode': { model: 'user' },
   'atlas.build': { model: 'user', id: 'id', out: 'user' },
   'atlas.delete': { atlas: 'id' },
   'atlas.map': { atlas: 'id' },
@@ -72,6 +76,9 @@ const BASE: Record<string, Record<string, unknown>> = {
   'resection.apply': { name: 'x', model: 'model' },
   'resection.expert': { group: 0, expert: 0, action: 'remove' },
   'resection.export': { out: 'out' },
+  'saes.capture': { hook: 'blocks.0.hook_resid_post', data: { kind: 'dataset', datasetId: 1 } },
+  'saes.import': { dir: '.' },
+  'saes.encode': { sae: 'x', texts: ['x'] },
 };
 
 const ID_LIKE = /^(id|ids|atlas|path|paths|model|out|dir|file)$/;

@@ -14,6 +14,7 @@ import { resectionEvaluateJob, resectionExperimentJob, resectionExportJob } from
 import { atlasBuildJob } from './atlas-build';
 import { saeTrainJob } from './sae-train';
 import { saeSyntheticJob } from './sae-synthetic';
+import { saeCaptureJob, saeEncodeJob, saeEvalJob, saeImportActivationsJob, saeImportJob } from './sae-tools';
 
 export const jobRegistry: Record<string, JobDefinition> = {
   demo: demoJob,
@@ -30,4 +31,9 @@ export const jobRegistry: Record<string, JobDefinition> = {
   'atlas.build': atlasBuildJob,
   'sae.train': saeTrainJob,
   'sae.synthetic': saeSyntheticJob,
+  'sae.capture': saeCaptureJob,
+  'sae.importActivations': saeImportActivationsJob,
+  'sae.import': saeImportJob,
+  'sae.eval': saeEvalJob,
+  'sae.encode': saeEncodeJob,
 };
