@@ -1,4 +1,8 @@
-/** The CLI (bundled from the current tree, as `resect …` runs it) on the fixtures: forward parity, mask validation, perplexity --json, generate. */
+/**
+ * The CLI (bundled from the current tree, as `resect …` runs it) on the fixtures: forward parity, mask validation,
+ * perplexity --json, generate. Parity is against expected.safetensors, written by the independent PyTorch reference in
+ * ../shared/fixtures/generate.py (see test/monet/forward.test.ts).
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -8,6 +8,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * test/fixtures: the parity checkpoints monet-{vd,hd}-tiny (random weights; expected.safetensors and masks.json from
+ * an independent PyTorch reference of the published Monet forward) were written by ../shared/fixtures/generate.py
+ * (fixed seeds; provenance in ../shared/fixtures/README.md and test/monet/forward.test.ts).
+ */
 export const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 
 const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
