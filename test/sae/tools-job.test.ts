@@ -10,6 +10,8 @@ import { jobRegistry } from '../../workers/jobs/registry';
 import { saveSaeLens } from '../../workers/sae/io';
 import { listCaches, cacheRoot } from '../../workers/sae/cache';
 import type { Sae } from '../../workers/sae/types';
+import type { SaeEncodedText, SaeEvalResult } from '../../workers/sae/eval-schema';
+import type { z } from 'zod';
 import { FIXTURES, fixtureWithTokenizerSync } from '../support/tiny-monet';
 
 let ws: string;
@@ -59,14 +61,14 @@ describe('SAE tool jobs', () => {
     await expect(cancelled).rejects.toThrow('cancelled');
     expect(listCaches(cacheRoot(ws))).toEqual([]);
     const seen: number[] = [];
-    const r = await saeCaptureJob.run(params, ctx(undefined, (done, _t, unit) => { if (unit === 'tokens') seen.push(done); }));
+    const r = (await saeCaptureJob.run(params, ctx(undefined, (done, _t, unit) => { if (unit === 'tokens') seen.push(done); }))) as { tokens: number; cache: string };
     expect(r).toMatchObject({ reused: false, dIn: 32, samples: 30 });
     expect(seen.at(-1)).toBe(r.tokens);
     expect(await saeCaptureJob.run(params, ctx())).toMatchObject({ reused: true, cache: r.cache });
   });
 
   it('sae.importActivations and sae.import', async () => {
-    const a = await saeImportActivationsJob.run(saeImportActivationsJob.params.parse({ file: path.join(FIXTURES, 'sae', 'activations-f32.npy') }), ctx());
+    const a = (await saeImportActivationsJob.run(saeImportActivationsJob.params.parse({ file: path.join(FIXTURES, 'sae', 'activations-f32.npy') }), ctx())) as { cache: string };
     expect(a).toMatchObject({ tokens: 40, dIn: 8 });
     const p = saeImportJob.params.parse({ dir: path.join(FIXTURES, 'sae', 'saelens-jumprelu'), id: 'lens' });
     expect(await saeImportJob.run(p, ctx())).toMatchObject({ id: 'lens', origin: 'sae-lens', architecture: 'jumprelu', latents: 16 });
@@ -74,14 +76,14 @@ describe('SAE tool jobs', () => {
     await expect(saeImportJob.run(p, ctx())).rejects.toThrow(/exists already/);
     await saeImportJob.run({ ...p, replace: true }, ctx());
     // The imported SAE (d_in 8) on the imported activations (width 8).
-    const e = await saeEvalJob.run(saeEvalJob.params.parse({ sae: 'lens', source: { kind: 'cache', cache: a.cache } }), ctx());
+    const e = (await saeEvalJob.run(saeEvalJob.params.parse({ sae: 'lens', source: { kind: 'cache', cache: a.cache } }), ctx())) as SaeEvalResult;
     expect(e.metrics.tokens).toBe(40);
     expect(e.loss).toBeNull();
   });
 
   it('sae.eval on text (spliced loss) and against another SAE; written to resect_eval.json', async () => {
     const p = saeEvalJob.params.parse({ sae: 'exact', source: { kind: 'text', data: { kind: 'jsonl', path: data } }, against: 'exact', alpha: 0.25 });
-    const r = await saeEvalJob.run(p, ctx());
+    const r = (await saeEvalJob.run(p, ctx())) as SaeEvalResult;
     expect(r.metrics.fve).toBeCloseTo(1, 5);
     expect(r.loss!.lossRecovered).toBeCloseTo(1, 3);
     expect(r.crossSeed).toMatchObject({ against: 'exact', latents: 16, fractionAbove: 1 });
@@ -90,7 +92,7 @@ describe('SAE tool jobs', () => {
   });
 
   it('sae.encode: per token of each text the strongest latents', async () => {
-    const r = await saeEncodeJob.run(saeEncodeJob.params.parse({ sae: 'exact', texts: ['abc', 'river'], top: 2 }), ctx());
+    const r = (await saeEncodeJob.run(saeEncodeJob.params.parse({ sae: 'exact', texts: ['abc', 'river'], top: 2 }), ctx())) as { texts: z.infer<typeof SaeEncodedText>[] };
     expect(r.texts.map((t) => t.tokens.length)).toEqual([4, 6]);
     expect(r.texts[0]!.tokens[0]!.latents).toEqual([]);
     expect(r.texts[0]!.tokens[1]!.latents.length).toBe(2);
