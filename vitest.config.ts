@@ -8,6 +8,9 @@ export default defineConfig({
     environment: 'node',
     globalSetup: ['test/setup/tmpdir.ts'],
     pool: 'forks',
+    // Workspaces in tests start empty: the default model's shipped atlas (main/atlas/shipped.ts) is expanded only
+    // where a test asks for it (test/atlas/compact.test.ts passes its own environment).
+    env: { RESECT_SHIPPED_ATLAS: '' },
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },

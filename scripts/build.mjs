@@ -20,7 +20,9 @@ const nodeEntries = [
   { in: 'bench/train.ts', out: 'dist/bench/train.mjs' },
   { in: 'bench/monet.ts', out: 'dist/bench/monet.mjs' },
   { in: 'bench/monet-load.ts', out: 'dist/bench/monet-load.mjs' },
+  { in: 'scripts/build-default-atlas.ts', out: 'dist/scripts/build-default-atlas.mjs' },
   { in: 'bench/sae.ts', out: 'dist/bench/sae.mjs' },
+  { in: 'bench/gpu-sae.ts', out: 'dist/bench/gpu-sae.mjs' },
 ];
 const electronEntries = [
   { in: 'main/electron/main.ts', out: 'dist/electron/main.cjs' },

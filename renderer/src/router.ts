@@ -2,6 +2,7 @@ import { createRouter, createWebHashHistory, type RouteRecordRaw } from 'vue-rou
 
 /** One entry per area of the app; the navigation is built from this list. */
 export const areas = [
+  { path: '/start', name: 'start', title: 'Start', icon: 'start', component: () => import('./views/StartView.vue') },
   { path: '/models', name: 'models', title: 'Models', icon: 'models', component: () => import('./views/ModelsView.vue') },
   { path: '/train', name: 'train', title: 'Train', icon: 'train', component: () => import('./views/TrainView.vue') },
   { path: '/experts', name: 'experts', title: 'Experts', icon: 'experts', component: () => import('./views/ExpertsView.vue') },
@@ -15,7 +16,7 @@ export const areas = [
 export type AreaIcon = (typeof areas)[number]['icon'];
 
 const routes: RouteRecordRaw[] = [
-  { path: '/', redirect: '/models' },
+  { path: '/', redirect: '/start' },
   ...areas.map((a) => ({ path: a.path, name: a.name, component: a.component, meta: { title: a.title } })),
   { path: '/:pathMatch(.*)*', name: 'not-found', component: () => import('./views/NotFoundView.vue'), meta: { title: 'Not found' } },
 ];

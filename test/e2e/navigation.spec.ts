@@ -1,6 +1,6 @@
 import { expect, openApp, test } from './fixtures';
 
-const areas = ['Models', 'Train', 'Experts', 'Resection', 'Datasets', 'SAEs', 'Jobs', 'Settings'];
+const areas = ['Start', 'Models', 'Train', 'Experts', 'Resection', 'Datasets', 'SAEs', 'Jobs', 'Settings'];
 
 test('navigation reaches every area by role and name', async ({ page, server }) => {
   await openApp(page, server);

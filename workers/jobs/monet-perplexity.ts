@@ -1,4 +1,4 @@
-/** `monet.perplexity`: mean NLL / perplexity over a JSONL file, overall, per domain and per sample; progress in tokens. */
+/** `monet.perplexity`: mean NLL / perplexity over a JSONL file, overall, per domain and per sample; progress in samples. */
 import { z } from 'zod';
 import { defineJob } from './types';
 import { loadMonetForJob, maskFromParam, tokenizerFor } from './monet-common';
@@ -25,9 +25,12 @@ export const monetPerplexityJob = defineJob({
       const tokenizer = await tokenizerFor(p.model, model.config);
       const masks = await maskFromParam(model.config, p.mask);
       const samples = p.data ? readJsonlSamples(p.data, p.textField, p.domainField) : p.samples!;
+      // Progress in samples of a total counted first (a quick read), so the share and time left are true.
+      let total = p.samples?.length ?? 0;
+      if (p.data) for await (const _ of readJsonlSamples(p.data, p.textField, p.domainField)) total++;
       const r = await perplexity(model, tokenizer, samples, {
         masks, signal: ctx.signal, ...(p.context ? { context: p.context } : {}),
-        onProgress: (tokens, n) => ctx.progress(tokens, null, 'tokens', `${n} samples`),
+        onProgress: (tokens, n) => ctx.progress(n, total, 'samples', `${tokens.toLocaleString('en-US')} tokens`),
       });
       ctx.log(`overall: ${r.overall.tokens} tokens, nll ${r.overall.nll.toFixed(4)}, ppl ${r.overall.ppl.toFixed(3)}`);
       for (const [d, s] of Object.entries(r.domains)) ctx.log(`${d}: ${s.tokens} tokens, nll ${s.nll.toFixed(4)}, ppl ${s.ppl.toFixed(3)}`);

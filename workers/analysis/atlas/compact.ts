@@ -43,7 +43,7 @@ export type CompactMeta = AtlasMeta & { compact: CompactInfo };
 
 interface OccColumns { sample: number[]; ref: number[]; pos: number[]; domain: number[]; domains: string[]; left: string[]; token: string[]; right: string[]; tokenId: number[] }
 
-const brotli = (buf: Uint8Array) => brotliCompressSync(buf, { params: { [zc.BROTLI_PARAM_QUALITY]: 11, [zc.BROTLI_PARAM_LGWIN]: 24, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length } });
+const brotli = (buf: Uint8Array) => brotliCompressSync(buf, { params: { [zc.BROTLI_PARAM_QUALITY]: 9, [zc.BROTLI_PARAM_LGWIN]: 24, [zc.BROTLI_PARAM_SIZE_HINT]: buf.length } });
 
 /** F64 → F32, refusing values F32 cannot hold exactly enough (counts beyond 2^24 would round). */
 function toF32(src: Float64Array, integers: boolean, name: string): Float32Array {
