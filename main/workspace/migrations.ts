@@ -50,7 +50,7 @@ export function migrate(db: Database.Database): number {
     db.transaction(() => {
       migrations[v]!(db);
       db.prepare('UPDATE schema_version SET version = ?').run(v + 1);
-    })();
+    }).immediate();
   }
   return from;
 }

@@ -280,7 +280,9 @@ export async function importDataset(db: Database, sources: ImportSource[], opts:
       }
       const batch = pending;
       pending = [];
-      return writeBatch(batch, mapping);
+      // Immediate: take the write lock at BEGIN, so another process's import waits its turn (busy timeout) instead of
+      // failing with "database is locked" when this transaction's first read would have to become a write.
+      return writeBatch.immediate(batch, mapping);
     };
 
     for (const file of files) {
@@ -321,7 +323,7 @@ export async function importDataset(db: Database, sources: ImportSource[], opts:
         JSON.stringify(stored),
         dsId,
       );
-    })();
+    }).immediate();
     return report;
   } catch (err) {
     if (datasetId !== null && report.outcome !== 'committed') {

@@ -84,7 +84,7 @@ export function migrate(db: Database): void {
     db.transaction(() => {
       db.exec(SCHEMA_V1);
       db.prepare("INSERT OR REPLACE INTO ds_meta(key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
-    })();
+    }).immediate();
   }
 }
 
@@ -129,13 +129,13 @@ export function indexInserted(db: Database, datasetId: number, afterId: number):
 export function purgeDataset(db: Database, id: number, batch = 5000): void {
   const del = db.prepare('DELETE FROM ds_samples WHERE id IN (SELECT id FROM ds_samples WHERE dataset_id = ? LIMIT ?)');
   for (;;) {
-    const n = db.transaction(() => del.run(id, batch).changes)();
+    const n = db.transaction(() => del.run(id, batch).changes).immediate();
     if (n < batch) break;
   }
   db.transaction(() => {
     db.prepare('DELETE FROM ds_files WHERE dataset_id = ?').run(id);
     db.prepare('DELETE FROM ds_datasets WHERE id = ?').run(id);
-  })();
+  }).immediate();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -392,7 +392,7 @@ export function setSampleDomain(db: Database, datasetId: number, sampleIds: numb
     }
     refreshStats(db, datasetId);
     return n;
-  })();
+  }).immediate();
 }
 
 /** Relabels every sample of one domain (merging into `to` if it exists). Returns how many changed. */
@@ -405,7 +405,7 @@ export function renameDomain(db: Database, datasetId: number, from: string | nul
         : db.prepare('UPDATE ds_samples SET domain = ? WHERE dataset_id = ? AND domain = ?').run(to, datasetId, from).changes;
     refreshStats(db, datasetId);
     return n;
-  })();
+  }).immediate();
 }
 
 /** Deletes samples of a dataset by id. Returns how many were deleted. */
@@ -418,7 +418,7 @@ export function deleteSamples(db: Database, datasetId: number, sampleIds: number
     }
     refreshStats(db, datasetId);
     return n;
-  })();
+  }).immediate();
 }
 
 /** Deletes every sample matching a filter (a domain, a search). Returns how many were deleted. */
@@ -429,7 +429,7 @@ export function deleteMatching(db: Database, f: SampleFilter): number {
     const n = db.prepare(`DELETE FROM ds_samples WHERE id IN (SELECT s.id FROM ds_samples s WHERE ${w.sql})`).run(...w.params).changes;
     refreshStats(db, f.datasetId);
     return n;
-  })();
+  }).immediate();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
