@@ -118,6 +118,19 @@ describe('resect experiment domain-masking', () => {
   });
 });
 
+describe('resect perplexity --tokens-per-domain', () => {
+  it('scores the same stratified draw as the experiment: every domain, its budget, the draw in --json', async () => {
+    const { stdout, stderr } = await cli(['perplexity', '--model', model, '--data', data, '--tokens-per-domain', '60', '--json', '--threads', '1']);
+    const r = JSON.parse(stdout) as { domains: Record<string, { tokens: number }>; draw: { domains: { domain: string; tokens: number }[] } };
+    expect(Object.keys(r.domains).sort()).toEqual(['code', 'prose']);
+    for (const d of r.draw.domains) expect(r.domains[d.domain]!.tokens).toBe(d.tokens);
+    expect(r.draw.domains.every((d) => d.tokens >= 60)).toBe(true);
+    expect(stderr).toMatch(/60 tokens per domain, seed 0/);
+    const all = JSON.parse((await cli(['perplexity', '--model', model, '--data', data, '--json', '--threads', '1'])).stdout) as { domains: Record<string, { tokens: number }> };
+    expect(all.domains.code!.tokens).toBeGreaterThan(r.domains.code!.tokens);
+  });
+});
+
 describe('resect mask and resect export', () => {
   it('writes a domain mask and a score mask from the atlas, and exports a model with it', async () => {
     const atlas = path.join(tmp, 'atlas');
@@ -188,7 +201,7 @@ describe('summarizeDomainMasking and the table\'s mean row', () => {
 describe('formatCounts', () => {
   it('prints Tables 9–10 with domains by name, whatever order the atlas met them in', () => {
     const text = formatCounts({ domains: ['prose', 'code'], table: [[1, 2], [3, 4]], totals: [3, 7] });
-    expect(text.trim().split('\n').map((l) => l.split(/\s+/))).toEqual([['domain', 'g1', 'g2', 'total'], ['code', '3', '4', '7'], ['prose', '1', '2', '3']]);
+    expect(text.trim().split('\n').map((l) => l.split(/\s+/))).toEqual([['domain', 'G0', 'G1', 'total'], ['code', '3', '4', '7'], ['prose', '1', '2', '3']]);
   });
 });
 

@@ -42,7 +42,7 @@ const count = (v: string | undefined, what: string): number | undefined => {
 /** Experts per domain (rows) and routing group (columns), as the paper's Tables 9–10. */
 export function formatCounts(c: { domains: string[]; table: number[][]; totals: number[] }): string {
   const G = c.table[0]?.length ?? 0;
-  const head = `${'domain'.padEnd(16)}${Array.from({ length: G }, (_, g) => `g${g + 1}`.padStart(8)).join('')}${'total'.padStart(9)}\n`;
+  const head = `${'domain'.padEnd(16)}${Array.from({ length: G }, (_, g) => `G${g}`.padStart(8)).join('')}${'total'.padStart(9)}\n`;
   // Sorted by name, like the perplexity table below it (an atlas keeps its domains in the order it met them).
   const order = c.domains.map((d, k) => [d, k] as const).sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
   return head + order.map(([d, k]) => `${d.padEnd(16)}${c.table[k]!.map((n) => String(n).padStart(8)).join('')}${String(c.totals[k]).padStart(9)}\n`).join('');
@@ -197,7 +197,7 @@ export function registerExperiment(program: Command): void {
           if (rs.length === 1) return printJson({ domains: rs[0]!.domains, summary: summaryOf(rs[0]!), ...setting(rs[0]!), similarity, ...info });
           return printJson({ grid: rs.map((r) => { const summary = summaryOf(r); return { ...setting(r), domains: r.domains, passing: summary.passing, summary }; }), similarity, ...info });
         }
-        process.stdout.write(`Closest domain by routing (cosine of mean routing vectors, ${similarity.groups.map((_, g) => `g${g + 1}`).join(' / ')}):\n${formatClosest(similarity)}\n`);
+        process.stdout.write(`Closest domain by routing (cosine of mean routing vectors, ${similarity.groups.map((_, g) => `G${g}`).join(' / ')}):\n${formatClosest(similarity)}\n`);
         for (const r of rs) {
           const head = `skew ≥ ${r.ratio}×${r.minMass ? `, mass ≥ ${r.minMass}` : ''}, ${r.scope === 'group' ? 'group scope' : `layer ${r.layer}`}`;
           process.stdout.write(`Experts per domain and routing group (${head}, from ${r.source} on ${atlasDesc}):\n${formatCounts(r.counts)}\n`);

@@ -117,7 +117,7 @@ export function registerMask(program: Command): void {
     .option('--layer <l>', 'the layer for --scope layer')
     .requiredOption('--out <file>', 'mask JSON to write: {"groups"|"layers": {"<index>": [flat ids i*E+j]}}')
     .option('--json', 'print the selection summary as JSON')
-    .addHelpText('after', '\nNext: `resect perplexity --model DIR --data FILE --mask MASK.json` measures the edit, `resect export --model DIR\n--mask MASK.json --out DIR` writes the edited model. Routing groups are numbered from 1 (G1, G2, …) in the output,\nas in the app; the mask JSON keys are 0-based indices.')
+    .addHelpText('after', '\nNext: `resect perplexity --model DIR --data FILE --mask MASK.json` measures the edit, `resect export --model DIR\n--mask MASK.json --out DIR` writes the edited model. Routing groups are numbered from 0 everywhere (G0, G1, …): in\nthis output, the app, the mask JSON keys and the atlas files.')
     .action(async (o: Opts) => {
       if ((o.domain === undefined) === (o.scoreField === undefined)) throw new InvalidArgumentError('give exactly one of --domain or --score-field');
       if (o.scoreField !== undefined && o.tau === undefined) throw new InvalidArgumentError('--score-field needs --tau');
@@ -145,6 +145,6 @@ export function registerMask(program: Command): void {
       }
       if (sel.counts) process.stdout.write(formatCounts(sel.counts));
       process.stdout.write(formatMassRemoved(mass));
-      process.stdout.write(`${sel.experts.length} experts (per group: ${perGroup.map((n, g) => `G${g + 1} ${n}`).join(', ')}) of ${stats.experts ** 2} per group → ${o.out}\n`);
+      process.stdout.write(`${sel.experts.length} experts (per group: ${perGroup.map((n, g) => `G${g} ${n}`).join(', ')}) of ${stats.experts ** 2} per group → ${o.out}\n`);
     });
 }
