@@ -14,6 +14,7 @@ import { resectionEvaluateJob, resectionExperimentJob, resectionExportJob } from
 import { atlasBuildJob } from './atlas-build';
 import { saeTrainJob } from './sae-train';
 import { saeSyntheticJob } from './sae-synthetic';
+import { saeExampleJob } from './sae-example';
 import { saeCaptureJob, saeEncodeJob, saeEvalJob, saeImportActivationsJob, saeImportJob } from './sae-tools';
 
 export const jobRegistry: Record<string, JobDefinition> = {
@@ -31,6 +32,7 @@ export const jobRegistry: Record<string, JobDefinition> = {
   'atlas.build': atlasBuildJob,
   'sae.train': saeTrainJob,
   'sae.synthetic': saeSyntheticJob,
+  'sae.example': saeExampleJob,
   'sae.capture': saeCaptureJob,
   'sae.importActivations': saeImportActivationsJob,
   'sae.import': saeImportJob,

@@ -67,8 +67,8 @@ export interface BuildAtlasOptions {
   sae?: { sae: Sae; id: string; dir: string; hook: HookPoint; provider?: string; threads?: number };
 }
 
-/** A latent atlas's histogram range: codes from 1e-3 to 1e3 in the atlas's bins (normalized inputs give codes ≈ 0.01–10). */
-export const LATENT_HIST: Omit<UnitGroup, 'units'> = { histMin: 1e-3, histMax: 1e3, threshold: 0 };
+/** A latent atlas's histogram range: codes from 1e-3 to 100 in the atlas's bins (normalized inputs give codes ≈ 0.01–10; larger ones fall in the last bin). */
+export const LATENT_HIST: Omit<UnitGroup, 'units'> = { histMin: 1e-3, histMax: 100, threshold: 0 };
 
 export interface AtlasMeta {
   format: number;
