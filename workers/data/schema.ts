@@ -48,6 +48,16 @@ export const ImportJobParamsSchema = z.object({
   textUnit: TextUnit.default('auto'),
 });
 
+/** Params of the `dataset.score` job: a toxicity (or other) score written into every sample of a dataset. */
+export const ScoreJobParamsSchema = z.object({
+  datasetId: z.number().int().positive(),
+  /** heuristic (the toxicity heuristic), lexicon, lexicon:presence or onnx:<file.onnx> (workers/analysis/resection/scorers.ts). */
+  scorer: z.string().min(1).default('heuristic'),
+  name: z.string().trim().min(1).max(200).default('toxicity'),
+  /** Replace the score where samples already have it; without it the job refuses and changes nothing. */
+  overwrite: z.boolean().default(false),
+});
+
 export const SampleFilterSchema = z.object({
   datasetId: z.number().int().positive(),
   domain: z.string().nullable().optional(),

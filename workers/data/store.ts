@@ -464,3 +464,25 @@ export function* iterateSamples(db: Database, opts: IterateOptions): Generator<S
     if (rows.length < n) return;
   }
 }
+
+/** How many samples of a dataset carry each score name. */
+export function scoreCounts(db: Database, datasetId: number): Record<string, number> {
+  requireDataset(db, datasetId);
+  const rows = db.prepare(`SELECT j.key AS name, count(*) AS n FROM ds_samples s, json_each(s.scores) j WHERE s.dataset_id = ? AND s.scores IS NOT NULL GROUP BY j.key`).all(datasetId) as { name: string; n: number }[];
+  return Object.fromEntries(rows.map((r) => [r.name, r.n]));
+}
+
+/** Writes one score of many samples (one transaction); other scores of those samples are kept. */
+export function setScores(db: Database, datasetId: number, name: string, values: readonly { id: number; value: number }[]): number {
+  const stmt = db.prepare(`UPDATE ds_samples SET scores = json_set(coalesce(scores, '{}'), '$.' || json_quote(?), ?) WHERE id = ? AND dataset_id = ?`);
+  let n = 0;
+  db.transaction(() => {
+    for (const v of values) n += stmt.run(name, v.value, v.id, datasetId).changes;
+  }).immediate();
+  return n;
+}
+
+/** Removes one score from every sample of a dataset (a cancelled scoring that had created it). */
+export function removeScore(db: Database, datasetId: number, name: string): number {
+  return db.prepare(`UPDATE ds_samples SET scores = nullif(json_remove(scores, '$.' || json_quote(?)), '{}') WHERE dataset_id = ? AND scores IS NOT NULL`).run(name, datasetId).changes;
+}

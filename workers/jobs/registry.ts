@@ -4,7 +4,7 @@
  */
 import type { JobDefinition } from './types';
 import { demoJob } from './demo';
-import { datasetImportJob, datasetExportJob } from '../data/jobs';
+import { datasetImportJob, datasetExportJob, datasetScoreJob } from '../data/jobs';
 import { monetGenerateJob } from './monet-generate';
 import { monetPerplexityJob } from './monet-perplexity';
 import { monetInspectJob } from './monet-inspect';
@@ -21,6 +21,7 @@ export const jobRegistry: Record<string, JobDefinition> = {
   demo: demoJob,
   'dataset.import': datasetImportJob,
   'dataset.export': datasetExportJob,
+  'dataset.score': datasetScoreJob,
   'monet.generate': monetGenerateJob,
   'monet.perplexity': monetPerplexityJob,
   'monet.inspect': monetInspectJob,
