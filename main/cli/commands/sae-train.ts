@@ -7,6 +7,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { importActivations } from '../../../workers/sae/activations-import';
 import { ActivationCache } from '../../../workers/sae/cache';
+import { saveSaeLens } from '../../../workers/sae/io/saelens';
 import { parseSaeTrainConfig, SaeTrainConfigSchema } from '../../../workers/sae/model';
 import { trainSae } from '../../../workers/sae/train';
 import type { NormalizeMode } from '../../../workers/sae/train-source';
@@ -45,7 +46,7 @@ export function registerSaeTrain(sae: Command): void {
     .command('train')
     .description("train an SAE on activations (an activation cache, a .safetensors / .npy [tokens, d] file, or a model's hook over text captured first); resumable checkpoints in --out")
     .option('--activations <file-or-cache>', 'an activation cache folder, or a .safetensors / .npy file holding one [tokens, d] array (or --model, --hook and --data)'), false)
-    .requiredOption('--out <dir>', 'output folder (checkpoint.safetensors, metrics.jsonl)')
+    .requiredOption('--out <dir>', 'output folder: checkpoint.safetensors, metrics.jsonl, and when finished the SAE in SAE Lens layout (cfg.json, sae_weights.safetensors)')
     .option('--tensor <name>', 'which tensor of the file, when it holds several')
     .option('--method <m>', 'gba | ba | topk | relu-l1', 'gba')
     .option('--latents <M>', 'dictionary size (default 16 × d)', num)
@@ -105,8 +106,10 @@ export function registerSaeTrain(sae: Command): void {
           }
         },
       });
-      const summary = { outcome: r.outcome, step: r.step, checkpoint: r.checkpoint, seconds: r.elapsedMs / 1000, last: r.last };
+      // A finished run is saved in SAE Lens's layout (cfg.json + sae_weights.safetensors + GBA state) beside its checkpoint.
+      if (r.outcome === 'finished') await saveSaeLens(r.sae, out);
+      const summary = { outcome: r.outcome, step: r.step, checkpoint: r.checkpoint, sae: r.outcome === 'finished' ? out : null, seconds: r.elapsedMs / 1000, last: r.last };
       if (cli.json) printJson(summary);
-      else process.stdout.write(`${r.outcome} at step ${r.step}; checkpoint ${r.checkpoint} (${(r.elapsedMs / 1000).toFixed(0)} s)\n`);
+      else process.stdout.write(`${r.outcome} at step ${r.step}; checkpoint ${r.checkpoint}${r.outcome === 'finished' ? `; SAE Lens folder ${out}` : ' (--resume continues it)'} (${(r.elapsedMs / 1000).toFixed(0)} s)\n`);
     });
 }
