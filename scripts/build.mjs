@@ -22,6 +22,7 @@ const nodeEntries = [
   { in: 'bench/monet-load.ts', out: 'dist/bench/monet-load.mjs' },
   { in: 'scripts/build-default-atlas.ts', out: 'dist/scripts/build-default-atlas.mjs' },
   { in: 'bench/sae.ts', out: 'dist/bench/sae.mjs' },
+  { in: 'bench/sae-cache.ts', out: 'dist/bench/sae-cache.mjs' },
   { in: 'bench/gpu-sae.ts', out: 'dist/bench/gpu-sae.mjs' },
 ];
 const electronEntries = [

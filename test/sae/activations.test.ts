@@ -14,6 +14,8 @@ const tmp = mkdtempSync(path.join(tmpdir(), 'resect-sae-cache-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const hook = { model: 'x', name: 'blocks.0.hook_resid_post', layer: 0, kind: 'resid_post' as const };
+/** Uniform in (−1, 1), seeded. */
+const rand32 = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
 const fp16 = (x: Float32Array) => float16BitsToFloat32(float32ToFloat16Bits(x));
 
 async function collect(it: AsyncIterable<Float32Array>): Promise<Float32Array[]> {
@@ -98,6 +100,19 @@ describe('activation cache', () => {
     expect(await collect(c.batches(32, 7))).toEqual(a);
     expect(await collect(c.batches(32, 8))).not.toEqual(a);
     for (const start of [1, 9, a.length - 1]) expect(await collect(c.batches(32, 7, start))).toEqual(a.slice(start));
+  });
+
+  it('stores fp16 exactly as the reference conversion rounds (normal, subnormal, tie, large and clipped values)', async () => {
+    const r = rand32(5);
+    const edge = [0, -0, 1e-8, -3e-6, 6.1e-5, 6.103515625e-5, 1 + 2 ** -11, 1 + 3 * 2 ** -11, 2047.5, 32767, 40000.5, 65504, 65519, 70000, -1e6, 2 ** -24, 2 ** -25];
+    const values = Float32Array.from([...edge, ...Array.from({ length: 2000 - edge.length }, () => r() * 10 ** Math.floor(r() * 12 - 7))]);
+    const w = new ActivationCacheWriter(path.join(tmp, 'edges'), { key: 'e', source: {}, description: '', hook, excludeBos: true, dIn: 1 });
+    await w.append(values);
+    const m = await w.finish();
+    const back = (await collect(ActivationCache.open(path.join(tmp, 'edges')).sequential(5000)))[0]!;
+    const clipped = values.map((v) => (Math.abs(v) > 65504 ? Math.sign(v) * 65504 : v));
+    expect(Array.from(back)).toEqual(Array.from(fp16(clipped)));
+    expect(m.stats!.clipped).toBe(values.filter((v) => Math.abs(v) > 65504).length);
   });
 
   it('an unfinished cache is refused as a source', async () => {

@@ -35,7 +35,7 @@ export interface CacheStats {
   meanNorm: number;
   /** E‖x − mean‖ (a second pass over the cache, once the mean is known). */
   meanCenteredNorm: number;
-  /** Largest |x| seen before fp16 rounding, and how many values overflowed fp16's range (stored as ±65504). */
+  /** Largest |x| stored, and how many values overflowed fp16's range (stored as ±65504). */
   maxAbs: number;
   clipped: number;
 }
@@ -139,24 +139,35 @@ export class ActivationCacheWriter {
     const d = this.meta.dIn;
     const n = rows ? rows.length : data.length / d;
     if (!rows && data.length % d !== 0) throw new RangeError(`append: ${data.length} values are not rows of ${d}`);
+    const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+    const buf = this.buffer;
+    const sum = this.sum;
     for (let i = 0; i < n; i++) {
-      const r = rows ? rows[i]! : i;
+      const src = (rows ? rows[i]! : i) * d;
       const base = this.filled * d;
       let sq = 0;
       for (let j = 0; j < d; j++) {
-        let v = data[r * d + j]!;
-        const a = Math.abs(v);
-        if (a > this.maxAbs) this.maxAbs = a;
-        if (a > 65504) {
-          // fp16 would store ±Inf; keep the largest finite value and count it (the manifest reports it).
-          v = Math.sign(v) * 65504;
-          this.clipped++;
+        const x = bits[src + j]!;
+        const e = (x >>> 23) & 0xff;
+        let h: number;
+        if (e > 112 && e < 142) {
+          // Normal fp16 range (|x| in [2^-14, 2^15)): rebias the exponent and round to nearest even, inline (the hot path).
+          h = ((x >>> 16) & 0x8000) | (((x & 0x7fffffff) - 0x38000000 + 0xfff + ((x >>> 13) & 1)) >>> 13);
+        } else {
+          let v = data[src + j]!;
+          if (Math.abs(v) > 65504) {
+            // fp16 would store ±Inf; keep the largest finite value and count it (the manifest reports it).
+            v = Math.sign(v) * 65504;
+            this.clipped++;
+          }
+          h = float32ToFloat16Bit(v);
         }
-        const h = float32ToFloat16Bit(v);
-        this.buffer[base + j] = h;
-        // Statistics from the stored (rounded) value, so they describe what readers get.
+        buf[base + j] = h;
+        // Statistics from the stored (rounded) value, so that they describe what readers get.
         const back = HALF[h]!;
-        this.sum[j]! += back;
+        const a = back < 0 ? -back : back;
+        if (a > this.maxAbs) this.maxAbs = a;
+        sum[j]! += back;
         sq += back * back;
       }
       this.normSum += Math.sqrt(sq);
@@ -191,18 +202,21 @@ export class ActivationCacheWriter {
     await this.flush();
     if (this.numTokens === 0) throw new Error('no activations were collected (empty data, or every token was excluded)');
     const d = this.meta.dIn;
-    const mean = Array.from(this.sum, (s) => s / this.numTokens);
+    const mean = Float64Array.from(this.sum, (s) => s / this.numTokens);
     let centered = 0;
     for (const c of this.chunks) {
       signal?.throwIfAborted();
-      const x = await readChunk(this.dir, c.file);
+      const x = await readChunkBits(this.dir, c.file);
       for (let r = 0; r < c.tokens; r++) {
         let s = 0;
-        for (let j = 0; j < d; j++) s += (x[r * d + j]! - mean[j]!) ** 2;
+        for (let j = 0, at = r * d; j < d; j++) {
+          const v = HALF[x[at + j]!]! - mean[j]!;
+          s += v * v;
+        }
         centered += Math.sqrt(s);
       }
     }
-    const stats: CacheStats = { mean, meanNorm: this.normSum / this.numTokens, meanCenteredNorm: centered / this.numTokens, maxAbs: this.maxAbs, clipped: this.clipped };
+    const stats: CacheStats = { mean: Array.from(mean), meanNorm: this.normSum / this.numTokens, meanCenteredNorm: centered / this.numTokens, maxAbs: this.maxAbs, clipped: this.clipped };
     const m = this.manifest(true, samples, stats);
     await writeJsonAtomic(path.join(this.dir, 'manifest.json'), m);
     return m;
