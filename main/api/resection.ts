@@ -220,8 +220,11 @@ export const resectionHandlers = {
     const dir = modelDir(p.model);
     const config = await configOf(dir);
     const s = await stack(b, dir);
-    const { bakeable } = await import('../../workers/analysis/resection/export');
-    const bk = bakeable(config, s.mask);
+    const { bakeable, withFolderEdit } = await import('../../workers/analysis/resection/export');
+    const { opensUnedited } = await import('../../workers/models/monet/recipe');
+    // What the export will write: the stack plus the edit the folder carries when it is an export opened edited.
+    const { mask: exported } = await withFolderEdit(dir, s.mask, { inherit: !opensUnedited(b.requireWorkspace().dir, dir) });
+    const bk = bakeable(config, exported);
     if (p.baked && !bk.ok) throw new ApiError('invalid_params', `A baked checkpoint is not possible: ${bk.reason}`);
     const out = resolveUserPath(p.out);
     const active = s.edits.filter((e) => e.enabled);
