@@ -3,8 +3,11 @@
  *
  * Every HTTP request and WebSocket upgrade needs the per-launch token: `?token=`, `Authorization: Bearer`, or the
  * HttpOnly cookie set on the first authenticated request (so the page's own asset and WebSocket requests work
- * with the token only in the page URL). Without it: 401. No CORS headers are ever sent; WebSocket upgrades from
- * another origin are refused.
+ * with the token only in the page URL). Without it: 401. No CORS headers are ever sent. Behind the token
+ * (guards.ts): a Host that is not this machine's (DNS rebinding) gets 421, and an upload, a download or a WebSocket
+ * from another origin 403. No client can take the process down: every socket, stream and message handler catches
+ * what it throws, and a client that sends too much is cut off alone (at most MAX_IN_FLIGHT requests at a time per
+ * socket, MAX_MESSAGE bytes per message).
  */
 import http from 'node:http';
 import { createReadStream, existsSync } from 'node:fs';
@@ -18,6 +21,12 @@ import type { Backend } from '../backend';
 import { COMMON_HEADERS, contentSecurityPolicy } from './security';
 import { resolveStatic } from './static';
 import { handleTransfer } from './transfer';
+import { allowedHostNames, hostAllowed, originAllowed } from './guards';
+
+/** Largest WebSocket message accepted; a bigger one closes that socket (1009), nothing else. */
+export const MAX_MESSAGE = 64 * 1024 * 1024;
+/** Requests one socket may have running at once; more are answered `busy` at once. */
+export const MAX_IN_FLIGHT = 64;
 
 export interface ServeOptions {
   backend: Backend;
@@ -78,14 +87,38 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
   };
 
   const requestUrl = (req: http.IncomingMessage) => new URL(req.url ?? '/', 'http://localhost');
+  const allowedHosts = allowedHostNames(opts.host);
 
   const server = http.createServer((req, res) => {
+    try {
+      serveRequest(req, res);
+    } catch (e) {
+      // Never reached by a known path; if it is, this request fails and the server goes on.
+      process.stderr.write(`request failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    }
+  });
+  // A malformed request line or headers: answer 400 and drop that connection only.
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n', () => socket.destroy());
+    else socket.destroy();
+  });
+
+  const serveRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     for (const [k, v] of Object.entries(COMMON_HEADERS)) res.setHeader(k, v);
+    req.on('error', () => res.destroy());
+    res.on('error', () => res.destroy());
     let url: URL;
     try {
       url = requestUrl(req);
     } catch {
       res.writeHead(400).end();
+      return;
+    }
+    if (!hostAllowed(req.headers.host, allowedHosts)) {
+      res.writeHead(421, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' });
+      res.end('Misdirected request: this server answers only to its own address (see RESECT_ALLOWED_HOSTS for a proxy).\n');
       return;
     }
     const via = authenticate(req, url);
@@ -96,6 +129,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     }
     if (via !== 'cookie') {
       res.setHeader('Set-Cookie', `${cookieName}=${token}; HttpOnly; SameSite=Strict; Path=/`);
+    }
+    if (url.pathname.startsWith('/api/') && !originAllowed(req)) {
+      res.writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' }).end('Requests from another origin are refused.\n');
+      return;
     }
     if (handleTransfer(req, res, url, backend)) return; // PUT /api/upload, GET /api/download/<id>
     if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -134,51 +171,93 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
     createReadStream(hit.file)
       .on('error', () => res.destroy())
       .pipe(res);
-  });
+  };
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE });
+  wss.on('error', (e) => process.stderr.write(`WebSocket server error: ${e.message}\n`));
 
   const refuse = (socket: Duplex, status: number, text: string) => {
     socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   };
 
   server.on('upgrade', (req, socket, head) => {
+    // Until `ws` takes the socket over, a reset connection must not become an uncaught 'error'.
+    socket.on('error', () => socket.destroy());
     let url: URL;
     try {
       url = requestUrl(req);
     } catch {
       return refuse(socket, 400, 'Bad Request');
     }
+    if (!hostAllowed(req.headers.host, allowedHosts)) return refuse(socket, 421, 'Misdirected Request');
     if (!authenticate(req, url)) return refuse(socket, 401, 'Unauthorized');
     if (url.pathname !== '/api') return refuse(socket, 404, 'Not Found');
-    const origin = req.headers.origin;
-    if (origin && origin !== `http://${req.headers.host}`) return refuse(socket, 403, 'Forbidden');
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    if (!originAllowed(req)) return refuse(socket, 403, 'Forbidden');
+    try {
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    } catch (e) {
+      process.stderr.write(`WebSocket upgrade failed: ${(e as Error).message}\n`);
+      socket.destroy();
+    }
   });
 
   const send = (ws: WebSocket, msg: ServerMessage) => {
-    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+    if (ws.readyState !== WebSocket.OPEN) return;
+    let text: string;
+    try {
+      text = JSON.stringify(msg);
+    } catch (e) {
+      // A result JSON cannot carry (e.g. a BigInt): the client gets an error instead of the socket dying.
+      if (msg.type !== 'response') return;
+      text = JSON.stringify({ type: 'response', id: msg.id, ok: false, error: new ApiError('internal', `The result could not be sent: ${(e as Error).message}`).toShape() });
+    }
+    ws.send(text, (err) => {
+      if (err) ws.terminate();
+    });
+  };
+
+  /** A message → its request, or null after answering why it is not one. */
+  const parseRequest = (ws: WebSocket, raw: WebSocket.RawData): RequestMessage | null => {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(raw.toString());
+    } catch {
+      send(ws, { type: 'response', id: -1, ok: false, error: new ApiError('invalid_params', 'The message is not JSON').toShape() });
+      return null;
+    }
+    const req = RequestMessage.safeParse(parsed);
+    if (!req.success) {
+      const given = (parsed as { id?: unknown })?.id;
+      const id = Number.isSafeInteger(given) ? (given as number) : -1;
+      send(ws, { type: 'response', id, ok: false, error: new ApiError('invalid_params', 'Malformed request message', { issues: req.error.issues }).toShape() });
+      return null;
+    }
+    return req.data;
+  };
+
+  const answer = async (ws: WebSocket, req: RequestMessage) => {
+    const out = await backend.router.dispatch(req.method, req.params);
+    send(ws, out.ok ? { type: 'response', id: req.id, ok: true, result: out.result } : { type: 'response', id: req.id, ok: false, error: out.error });
   };
 
   wss.on('connection', (ws: WebSocket & { alive?: boolean }) => {
     ws.alive = true;
+    let inFlight = 0;
+    // A bad frame (unmasked, oversize, invalid UTF-8, reserved bits) or a reset ends this socket, never the process.
+    ws.on('error', () => ws.terminate());
     ws.on('pong', () => (ws.alive = true));
-    ws.on('message', async (raw) => {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(raw.toString());
-      } catch {
-        send(ws, { type: 'response', id: -1, ok: false, error: new ApiError('invalid_params', 'The message is not JSON').toShape() });
+    ws.on('message', (raw) => {
+      const req = parseRequest(ws, raw);
+      if (!req) return;
+      if (inFlight >= MAX_IN_FLIGHT) {
+        const error = new ApiError('conflict', `More than ${MAX_IN_FLIGHT} requests at once on one connection: wait for answers, then ask again.`);
+        send(ws, { type: 'response', id: req.id, ok: false, error: error.toShape() });
         return;
       }
-      const req = RequestMessage.safeParse(parsed);
-      if (!req.success) {
-        const id = typeof (parsed as { id?: unknown })?.id === 'number' ? (parsed as { id: number }).id : -1;
-        send(ws, { type: 'response', id, ok: false, error: new ApiError('invalid_params', 'Malformed request message', { issues: req.error.issues }).toShape() });
-        return;
-      }
-      const out = await backend.router.dispatch(req.data.method, req.data.params);
-      send(ws, out.ok ? { type: 'response', id: req.data.id, ok: true, result: out.result } : { type: 'response', id: req.data.id, ok: false, error: out.error });
+      inFlight++;
+      answer(ws, req)
+        .catch((e: unknown) => process.stderr.write(`WebSocket message failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`))
+        .finally(() => inFlight--);
     });
   });
 

@@ -3,6 +3,7 @@ import { Backend } from '../../backend';
 import { ForkLauncher } from '../../jobs/launcher';
 import { rendererDir, workerScript } from '../../runtime-paths';
 import { startServer } from '../../server/server';
+import { keepServingOnErrors } from '../../server/guards';
 import { defaultWorkspaceDir } from '../../workspace/paths';
 import { bundleDir, isLoopback, parsePort } from '../shared';
 
@@ -19,6 +20,7 @@ export function registerServe(program: Command): void {
           `Warning: binding ${opts.host} makes Resect reachable from the network. Anyone with the printed token can run jobs and read the workspace.\n`,
         );
       }
+      keepServingOnErrors(); // a bug reached by one request must not end every job and session
       const dir = bundleDir();
       const graceEnv = Number(process.env.RESECT_CANCEL_GRACE_MS);
       const grace = Number.isFinite(graceEnv) && graceEnv > 0 ? graceEnv : undefined;
