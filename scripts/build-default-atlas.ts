@@ -47,7 +47,8 @@ full = path.resolve(full);
 if (!existsSync(path.join(full, 'meta.json'))) throw new Error(`${full} is not a built atlas (no meta.json)`);
 
 const t0 = performance.now();
-const meta = await packAtlas(full, out, { contextsPerExpert: contexts, fullBytes: bytesOf(full), modelDigest: await weightsDigest(model) });
+const name = `Default model · training corpus (shipped: ${contexts} top contexts per expert)`;
+const meta = await packAtlas(full, out, { contextsPerExpert: contexts, fullBytes: bytesOf(full), modelDigest: await weightsDigest(model), name });
 const packBytes = bytesOf(out);
 const assetsBytes = bytesOf(path.join(root, 'assets'));
 process.stdout.write(

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { ApiError } from '../../common/api';
 import { isFolderId } from '../../common/ids';
-import { openAtlas, type Atlas, type ExpertSummary as ReaderSummary } from '../../workers/analysis/atlas/reader';
+import { ContextsPendingError, openAtlas, type Atlas, type ExpertSummary as ReaderSummary } from '../../workers/analysis/atlas/reader';
 import type { AtlasInfo, Collection } from '../../workers/analysis/atlas/schema';
 import type { AtlasMeta } from '../../workers/analysis/atlas/build';
 import { ensureShippedAtlas } from '../atlas/shipped';
@@ -72,6 +72,7 @@ const wire = (s: ReaderSummary) => ({ ...s, skew: finite(s.skew), correlation: f
 function guard<T>(f: () => Promise<T>): Promise<T> {
   return f().catch((e: unknown) => {
     if (e instanceof RangeError) throw new ApiError('invalid_params', e.message);
+    if (e instanceof ContextsPendingError) throw new ApiError('conflict', e.message);
     throw e;
   });
 }

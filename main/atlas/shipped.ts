@@ -7,12 +7,14 @@
  *   A pack made for other weights (its recorded model digest differs from the default model's) is not installed.
  * - `RESECT_SHIPPED_ATLAS` names another pack folder; an empty value turns the shipped atlas off (tests that need an
  *   empty workspace).
- * - Runs in the background when the workspace opens; `atlas.list` waits for it, so the atlas appears when ready.
+ * - Runs in the background when the workspace opens, in two steps: the statistics (seconds; `atlas.list` waits for
+ *   them, so the atlas appears ready to choose and remove experts), then the top contexts and their full-text index
+ *   (the slow half), which expert pages and search use once written.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { expandAtlas, readCompactMeta } from '../../workers/analysis/atlas/compact';
+import { expandAtlas, expandContexts, readCompactMeta } from '../../workers/analysis/atlas/compact';
 import { defaultModelCandidates, defaultModelDir, shippedCorpus } from '../models/registry';
 
 export const SHIPPED_ATLAS_ID = 'default';
@@ -51,11 +53,34 @@ export function ensureShippedAtlas(workspaceDir: string, env: NodeJS.ProcessEnv 
   return p;
 }
 
+const contextRuns = new Map<string, Promise<void>>();
+
+/** The background write of the shipped atlas's contexts in this workspace, if one was started (tests await it). */
+export function shippedContexts(workspaceDir: string): Promise<void> | null {
+  return contextRuns.get(workspaceDir) ?? null;
+}
+
+/**
+ * The slow half — top contexts and their full-text index — runs after the statistics are in place, so the atlas is
+ * listed and the map, lists and the skew rule work within seconds; expert pages gain their contexts when it ends.
+ */
+function writeContextsLater(workspaceDir: string, pack: string, out: string): void {
+  const run = expandContexts(pack, out).catch((e: unknown) => {
+    process.stderr.write(`resect: the shipped atlas's top contexts could not be written: ${(e as Error).message}\n`);
+  });
+  contextRuns.set(workspaceDir, run);
+}
+
 async function install(workspaceDir: string, env: NodeJS.ProcessEnv): Promise<ShippedAtlasState> {
   const root = path.join(workspaceDir, 'atlases');
   const marker = path.join(root, MARKER);
   const out = path.join(root, SHIPPED_ATLAS_ID);
-  if (existsSync(path.join(out, 'meta.json'))) return { state: 'present' };
+  if (existsSync(path.join(out, 'meta.json'))) {
+    // Expanded before, but the process ended while its contexts were being written: finish them.
+    const pack = shippedAtlasPack(env);
+    if (pack && existsSync(marker) && !existsSync(path.join(out, 'contexts.sqlite'))) writeContextsLater(workspaceDir, pack, out);
+    return { state: 'present' };
+  }
   if (existsSync(marker)) return { state: 'declined' }; // installed once, then deleted by the user
   const pack = shippedAtlasPack(env);
   const model = defaultModelDir(env);
@@ -66,7 +91,8 @@ async function install(workspaceDir: string, env: NodeJS.ProcessEnv): Promise<Sh
   mkdirSync(root, { recursive: true });
   const corpus = shippedCorpus(env);
   const dataPath = meta.data.path && corpus ? [corpus.train, corpus.heldout].find((f) => f && path.basename(f) === meta.data.path) ?? null : null;
-  await expandAtlas(pack, out, { modelDir: model, dataPath, id: SHIPPED_ATLAS_ID });
+  await expandAtlas(pack, out, { modelDir: model, dataPath, id: SHIPPED_ATLAS_ID, contexts: 'later' });
+  writeContextsLater(workspaceDir, pack, out);
   writeFileSync(marker, JSON.stringify({ id: SHIPPED_ATLAS_ID, pack: path.basename(pack), modelDigest: meta.compact.modelDigest ?? null, installedAt: Date.now() }));
   return { state: 'installed', id: SHIPPED_ATLAS_ID, ms: performance.now() - t0 };
 }
@@ -74,4 +100,5 @@ async function install(workspaceDir: string, env: NodeJS.ProcessEnv): Promise<Sh
 /** Forgets the per-workspace run (tests that expand into the same folder twice). */
 export function forgetShippedAtlasRuns(): void {
   running.clear();
+  contextRuns.clear();
 }

@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MonetModel } from '../../workers/models/monet/model';
 import { loadTokenizer } from '../../workers/tokenizer';
 import { buildAtlas } from '../../workers/analysis/atlas/build';
-import { expandAtlas, packAtlas } from '../../workers/analysis/atlas/compact';
+import { expandAtlas, expandContexts, packAtlas } from '../../workers/analysis/atlas/compact';
 import { openAtlas, type Atlas } from '../../workers/analysis/atlas/reader';
-import { ensureShippedAtlas, forgetShippedAtlasRuns, weightsDigest } from '../../main/atlas/shipped';
+import { ensureShippedAtlas, forgetShippedAtlasRuns, shippedContexts, weightsDigest } from '../../main/atlas/shipped';
 import { FIXTURES, fixtureWithTokenizer } from '../monet/helpers';
 
 let work: string;
@@ -104,6 +104,25 @@ describe('compact atlas', () => {
   });
 });
 
+describe('contexts written after the statistics', () => {
+  it('the atlas works without them meanwhile (no contexts, search says they are coming), then has them', async () => {
+    const dir = path.join(work, 'later');
+    await expandAtlas(packDir, dir, { modelDir, dataPath: null, id: 'later', contexts: 'later' });
+    const early = await openAtlas(dir);
+    expect(early.contextsReady).toBe(false);
+    expect((await early.list(0, { minSkew: 2, sort: 'id', limit: 10 })).total).toBe((await full.list(0, { minSkew: 2, sort: 'id', limit: 10 })).total);
+    expect(await early.topContexts(0, 0)).toEqual([]);
+    await expect(early.searchText('the')).rejects.toThrow(/still being prepared/);
+    await early.close();
+    await expandContexts(packDir, dir);
+    const ready = await openAtlas(dir);
+    expect(ready.contextsReady).toBe(true);
+    const { experts } = await ready.list(0, { sort: 'count', limit: 1 });
+    expect(await ready.topContexts(0, experts[0]!.id)).toEqual(await expanded.topContexts(0, experts[0]!.id));
+    await ready.close();
+  });
+});
+
 describe('shipped atlas at first start', () => {
   it('expands once per workspace, respects a deletion, and refuses other weights', async () => {
     const ws = path.join(work, 'ws');
@@ -112,6 +131,12 @@ describe('shipped atlas at first start', () => {
     const first = await ensureShippedAtlas(ws, env);
     expect(first.state).toBe('installed');
     expect(existsSync(path.join(ws, 'atlases', 'default', 'meta.json'))).toBe(true);
+    await shippedContexts(ws);
+    const ready = await openAtlas(path.join(ws, 'atlases', 'default'));
+    expect(ready.contextsReady).toBe(true);
+    const { experts } = await ready.list(0, { sort: 'count', limit: 1 });
+    expect((await ready.topContexts(0, experts[0]!.id)).length).toBeGreaterThan(0);
+    await ready.close();
     forgetShippedAtlasRuns();
     expect((await ensureShippedAtlas(ws, env)).state).toBe('present');
     rmSync(path.join(ws, 'atlases', 'default'), { recursive: true });

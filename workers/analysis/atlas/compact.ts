@@ -53,7 +53,7 @@ function toF32(src: Float64Array, integers: boolean, name: string): Float32Array
 }
 
 /** Packs the full atlas in `fullDir` into `packDir` (created or replaced). Returns the pack's meta. */
-export async function packAtlas(fullDir: string, packDir: string, o: { contextsPerExpert: number; fullBytes: number; modelDigest?: string }): Promise<CompactMeta> {
+export async function packAtlas(fullDir: string, packDir: string, o: { contextsPerExpert: number; fullBytes: number; modelDigest?: string; name?: string }): Promise<CompactMeta> {
   const meta = JSON.parse(readFileSync(path.join(fullDir, 'meta.json'), 'utf8')) as AtlasMeta;
   const E = meta.model.E;
   const EE = E * E;
@@ -139,8 +139,10 @@ export async function packAtlas(fullDir: string, packDir: string, o: { contextsP
   writeFileSync(path.join(tmp, 'vocab.json.br'), brotli(readFileSync(path.join(fullDir, 'vocab.json'))));
   const packed: CompactMeta = {
     ...meta,
+    ...(o.name ? { name: o.name } : {}),
     model: { ...meta.model, dir: '' },
-    data: { ...meta.data, ...(meta.data.path ? { path: path.basename(meta.data.path) } : {}) },
+    // Paths of this machine mean nothing where the pack is installed: names only, resolved at expansion.
+    data: { ...meta.data, ...(meta.data.path ? { path: path.basename(meta.data.path), description: path.basename(meta.data.path) } : {}) },
     options: { ...meta.options, topK: K },
     compact: { format: COMPACT_FORMAT, contextsPerExpert: K, fullBytes: o.fullBytes, ...(o.modelDigest ? { modelDigest: o.modelDigest } : {}) },
   };
@@ -148,6 +150,53 @@ export async function packAtlas(fullDir: string, packDir: string, o: { contextsP
   rmSync(packDir, { recursive: true, force: true });
   renameSync(tmp, packDir);
   return packed;
+}
+
+/**
+ * Writes contexts.sqlite of an expanded pack: the kept top contexts and their occurrences, then the indexes and the
+ * full-text index. Into a temporary file renamed into place, so a reader sees the whole file or none.
+ */
+export async function expandContexts(packDir: string, atlasDir: string): Promise<void> {
+  await writeContextsDb(packDir, path.join(atlasDir, 'contexts.sqlite'));
+}
+
+async function writeContextsDb(packDir: string, file: string, statsBytes?: Buffer): Promise<void> {
+  const bytes = statsBytes ?? brotliDecompressSync(await readFile(path.join(packDir, 'stats.safetensors.br')));
+  const h = await openSafetensorsSource(new MemorySource('stats.safetensors', new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
+  let top: { grp: Int8Array; expert: Int32Array; rank: Int8Array; score: Float32Array; occ: Int32Array };
+  try {
+    top = {
+      grp: (await h.read('top.grp')) as Int8Array, expert: (await h.read('top.expert')) as Int32Array, rank: (await h.read('top.rank')) as Int8Array,
+      score: float16BitsToFloat32((await h.read('top.score')) as Uint16Array), occ: (await h.read('top.occ')) as Int32Array,
+    };
+  } finally {
+    await h.close();
+  }
+  const occ = JSON.parse(brotliDecompressSync(await readFile(path.join(packDir, 'contexts.json.br'))).toString('utf8')) as OccColumns;
+  const tmp = `${file}.tmp-${process.pid}`;
+  rmSync(tmp, { force: true });
+  const { default: Sqlite } = await import('better-sqlite3');
+  const db = new Sqlite(tmp);
+  try {
+    db.pragma('journal_mode = OFF');
+    db.pragma('synchronous = OFF');
+    db.exec(CONTEXTS_TABLES);
+    const insOcc = db.prepare(INSERT_OCC);
+    const insTop = db.prepare(INSERT_TOP);
+    db.transaction(() => {
+      for (let k = 0; k < occ.sample.length; k++) {
+        insOcc.run(k + 1, occ.sample[k], occ.ref[k], occ.pos[k], occ.domains[occ.domain[k]!], occ.left[k], occ.token[k], occ.right[k], occ.tokenId[k]);
+      }
+      for (let k = 0; k < top.grp.length; k++) insTop.run(top.grp[k], top.expert[k], top.rank[k], top.score[k], top.occ[k]! + 1);
+    })();
+    db.exec(CONTEXTS_INDEXES);
+  } catch (e) {
+    db.close();
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  db.close();
+  renameSync(tmp, file);
 }
 
 export function readCompactMeta(packDir: string): CompactMeta {
@@ -162,19 +211,25 @@ export interface ExpandOptions {
   /** The corpus it was built on, if it is on this machine (else the recorded name is kept). */
   dataPath: string | null;
   id: string;
+  /**
+   * 'now' (default): contexts.sqlite is written before the folder appears. 'later': the folder appears with the
+   * statistics alone (enough to browse the map and lists and to choose and remove experts); the caller then runs
+   * expandContexts, which adds contexts.sqlite — the slow half (rows and a full-text index), seconds to a minute.
+   */
+  contexts?: 'now' | 'later';
   onStep?: (step: string, done: number, total: number) => void;
 }
 
 /**
  * Expands a pack into an ordinary atlas folder at `outDir` (which must not exist yet): the stats back in F64/I32,
- * contexts.sqlite with its full-text index, vocab.json, and meta.json last, renamed into place at once.
+ * vocab.json, contexts.sqlite with its full-text index (unless deferred), and meta.json last, renamed into place at once.
  */
 export async function expandAtlas(packDir: string, outDir: string, o: ExpandOptions): Promise<AtlasMeta> {
   const meta = readCompactMeta(packDir);
   const E = meta.model.E;
   const EE = E * E;
   const D = meta.domains.length;
-  const steps = 4;
+  const steps = 3;
   const tmp = `${outDir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
@@ -203,35 +258,14 @@ export async function expandAtlas(packDir: string, outDir: string, o: ExpandOpti
       for (const side of ['dir_i', 'dir_j']) out.push({ name: `${p}.${side}`, dtype: 'F32', shape: [E, meta.model.d], data: await f16(`${p}.${side}`) });
     }
     await writeSafetensors(path.join(tmp, 'stats.safetensors'), out, { metadata: { format: '1', expandedFrom: `compact ${COMPACT_FORMAT}` } });
-
-    o.onStep?.('contexts', 1, steps);
-    const occ = JSON.parse(brotliDecompressSync(await readFile(path.join(packDir, 'contexts.json.br'))).toString('utf8')) as OccColumns;
-    const top = {
-      grp: (await h.read('top.grp')) as Int8Array, expert: (await h.read('top.expert')) as Int32Array, rank: (await h.read('top.rank')) as Int8Array,
-      score: await f16('top.score'), occ: (await h.read('top.occ')) as Int32Array,
-    };
     await h.close();
-    const { default: Sqlite } = await import('better-sqlite3');
-    const db = new Sqlite(path.join(tmp, 'contexts.sqlite'));
-    try {
-      db.pragma('journal_mode = OFF');
-      db.pragma('synchronous = OFF');
-      db.exec(CONTEXTS_TABLES);
-      const insOcc = db.prepare(INSERT_OCC);
-      const insTop = db.prepare(INSERT_TOP);
-      db.transaction(() => {
-        for (let k = 0; k < occ.sample.length; k++) {
-          insOcc.run(k + 1, occ.sample[k], occ.ref[k], occ.pos[k], occ.domains[occ.domain[k]!], occ.left[k], occ.token[k], occ.right[k], occ.tokenId[k]);
-        }
-        for (let k = 0; k < top.grp.length; k++) insTop.run(top.grp[k], top.expert[k], top.rank[k], top.score[k], top.occ[k]! + 1);
-      })();
-      o.onStep?.('search index', 2, steps);
-      db.exec(CONTEXTS_INDEXES);
-    } finally {
-      db.close();
+
+    if ((o.contexts ?? 'now') === 'now') {
+      o.onStep?.('contexts', 1, steps);
+      await writeContextsDb(packDir, path.join(tmp, 'contexts.sqlite'), bytes);
     }
 
-    o.onStep?.('vocabulary', 3, steps);
+    o.onStep?.('vocabulary', 2, steps);
     await writeFile(path.join(tmp, 'vocab.json'), brotliDecompressSync(await readFile(path.join(packDir, 'vocab.json.br'))));
     const { compact, ...rest } = meta;
     const full: AtlasMeta & { compact: CompactInfo } = {
@@ -240,7 +274,7 @@ export async function expandAtlas(packDir: string, outDir: string, o: ExpandOpti
       id: o.id,
       createdAt: meta.createdAt,
       model: { ...meta.model, dir: path.resolve(o.modelDir) },
-      data: { ...meta.data, ...(o.dataPath ? { path: path.resolve(o.dataPath) } : {}) },
+      data: { ...meta.data, ...(o.dataPath ? { path: path.resolve(o.dataPath), description: path.resolve(o.dataPath) } : {}) },
     };
     await writeFile(path.join(tmp, 'meta.json'), JSON.stringify(full));
     if (existsSync(outDir)) throw new Error(`${outDir} already exists`);

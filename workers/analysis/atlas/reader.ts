@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Database } from 'better-sqlite3';
 import { openSafetensors, type SafetensorsHandle } from '../../engine/safetensors';
 import type { AtlasMeta } from './build';
+import { BRIDGE_KEEP } from './latents';
 import { pearsonOrNull } from '../resection/stats';
 
 export interface DomainMean { domain: string; mean: number; tokens: number }
@@ -82,6 +83,13 @@ interface GroupArrays {
   correlation: Float64Array | null;
 }
 
+/** Top contexts asked for before contexts.sqlite exists (the first start writes a shipped atlas's contexts last). */
+export class ContextsPendingError extends Error {
+  constructor() {
+    super('The top contexts of this atlas are still being prepared (the first start writes them after the statistics, about half a minute); try again in a moment.');
+  }
+}
+
 export class Atlas {
   private readonly groupCache = new Map<number, GroupArrays>();
   private db: Database | null = null;
@@ -104,8 +112,14 @@ export class Atlas {
     await this.stats.close();
   }
 
+  /** Whether contexts.sqlite is there: a shipped atlas gets it a little after its statistics (compact.ts, expandContexts). */
+  get contextsReady(): boolean {
+    return this.db !== null || existsSync(path.join(this.dir, 'contexts.sqlite'));
+  }
+
   private async sqlite(): Promise<Database> {
     if (!this.db) {
+      if (!this.contextsReady) throw new ContextsPendingError();
       const { default: Sqlite } = await import('better-sqlite3');
       this.db = new Sqlite(path.join(this.dir, 'contexts.sqlite'), { readonly: true, fileMustExist: true });
     }
@@ -215,6 +229,7 @@ export class Atlas {
   async topContexts(group: number, id: number, limit = 1000): Promise<TopContext[]> {
     this.checkGroup(group);
     this.checkExpert(id, group);
+    if (!this.contextsReady) return []; // still being written: the statistics are there, the contexts follow
     const db = await this.sqlite();
     return db
       .prepare(`SELECT t.rank, t.score, o.left, o.token, o.right, o.domain, o.sample, o.ref, o.pos FROM top t JOIN occ o ON o.id = t.occ
@@ -353,7 +368,8 @@ export class Atlas {
       const union = self + other - r.count;
       out.push({ group: r.grp, id: r.unit, count: r.count, jaccard: union > 0 ? r.count / union : 0, share: self > 0 ? r.count / self : 0 });
     }
-    return out.sort((a, b) => b.jaccard - a.jaccard || b.count - a.count || a.group - b.group || a.id - b.id).slice(0, limit);
+    // Rows kept for the other side's lists are a partial tail here: only the first BRIDGE_KEEP are this unit's best.
+    return out.sort((a, b) => b.jaccard - a.jaccard || b.count - a.count || a.group - b.group || a.id - b.id).slice(0, Math.min(limit, BRIDGE_KEEP));
   }
 
   /**
