@@ -339,8 +339,8 @@ export function querySamples(db: Database, q: SamplePageQuery): SamplePage {
 
 /** Number of samples matching a filter (with a search this scans the matches). */
 export function countSamples(db: Database, f: SampleFilter): number {
-  const w = filterWhere(f);
-  return (db.prepare(`SELECT count(*) AS n FROM ds_samples s WHERE ${w.sql}`).get(...w.params) as { n: number }).n;
+  const q = countQuery(f);
+  return (db.prepare(q.sql).get(...q.params) as { n: number }).n;
 }
 
 export function getSample(db: Database, id: number): Sample | null {
@@ -355,22 +355,50 @@ export function getSample(db: Database, id: number): Sample | null {
 
 /** Histogram of sample lengths (chars) over a filtered view: linear or log-spaced bins between min and max. */
 export function lengthHistogram(db: Database, f: SampleFilter, opts: { bins?: number; scale?: 'linear' | 'log' } = {}): LengthHistogram {
+  const plan = histogramPlan(f, opts);
+  const step = plan.binning(db.prepare(plan.range.sql).get(...plan.range.params) as HistogramRange);
+  return step ? step.finish(db.prepare(step.sql).all(...step.params) as { b: number; n: number }[]) : plan.empty;
+}
+
+type HistogramRange = { lo: number | null; hi: number | null };
+type Query = { sql: string; params: unknown[] };
+
+/**
+ * A length histogram as two queries and the arithmetic between them, so the same histogram runs here
+ * (`lengthHistogram`) or on a reader thread off the backend's main thread (main/workspace/read-pool.ts).
+ */
+export function histogramPlan(f: SampleFilter, opts: { bins?: number; scale?: 'linear' | 'log' } = {}) {
   const bins = Math.max(1, Math.min(200, Math.floor(opts.bins ?? 30)));
   const scale = opts.scale ?? 'linear';
   const w = filterWhere(f);
-  const mm = db.prepare(`SELECT min(s.chars) AS lo, max(s.chars) AS hi FROM ds_samples s WHERE ${w.sql}`).get(...w.params) as { lo: number | null; hi: number | null };
-  if (mm.lo === null || mm.hi === null) return { edges: [], counts: [], scale };
-  const lo = scale === 'log' ? Math.log(Math.max(1, mm.lo)) : mm.lo;
-  const hi = scale === 'log' ? Math.log(Math.max(1, mm.hi) + 1) : mm.hi + 1;
-  const width = (hi - lo) / bins || 1;
-  const edges = Array.from({ length: bins + 1 }, (_, i) => (scale === 'log' ? Math.exp(lo + i * width) : lo + i * width));
-  const x = scale === 'log' ? 'ln(max(s.chars, 1))' : 's.chars';
-  const rows = db
-    .prepare(`SELECT min(CAST((${x} - ?) / ? AS INTEGER), ?) AS b, count(*) AS n FROM ds_samples s WHERE ${w.sql} GROUP BY b`)
-    .all(lo, width, bins - 1, ...w.params) as { b: number; n: number }[];
-  const counts = new Array<number>(bins).fill(0);
-  for (const r of rows) counts[Math.max(0, Math.min(bins - 1, r.b))]! += r.n;
-  return { edges: edges.map((e) => Math.round(e * 100) / 100), counts, scale };
+  return {
+    range: { sql: `SELECT min(s.chars) AS lo, max(s.chars) AS hi FROM ds_samples s WHERE ${w.sql}`, params: w.params } satisfies Query,
+    empty: { edges: [], counts: [], scale } satisfies LengthHistogram,
+    /** The binning query for the range found; null when the filter matched nothing. */
+    binning(mm: HistogramRange | undefined): (Query & { finish(rows: { b: number; n: number }[]): LengthHistogram }) | null {
+      if (!mm || mm.lo === null || mm.hi === null) return null;
+      const lo = scale === 'log' ? Math.log(Math.max(1, mm.lo)) : mm.lo;
+      const hi = scale === 'log' ? Math.log(Math.max(1, mm.hi) + 1) : mm.hi + 1;
+      const width = (hi - lo) / bins || 1;
+      const edges = Array.from({ length: bins + 1 }, (_, i) => (scale === 'log' ? Math.exp(lo + i * width) : lo + i * width));
+      const x = scale === 'log' ? 'ln(max(s.chars, 1))' : 's.chars';
+      return {
+        sql: `SELECT min(CAST((${x} - ?) / ? AS INTEGER), ?) AS b, count(*) AS n FROM ds_samples s WHERE ${w.sql} GROUP BY b`,
+        params: [lo, width, bins - 1, ...w.params],
+        finish(rows) {
+          const counts = new Array<number>(bins).fill(0);
+          for (const r of rows) counts[Math.max(0, Math.min(bins - 1, r.b))]! += r.n;
+          return { edges: edges.map((e) => Math.round(e * 100) / 100), counts, scale };
+        },
+      };
+    },
+  };
+}
+
+/** The count query of a filtered view (what `countSamples` runs), for a reader thread. */
+export function countQuery(f: SampleFilter): Query {
+  const w = filterWhere(f);
+  return { sql: `SELECT count(*) AS n FROM ds_samples s WHERE ${w.sql}`, params: w.params };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
