@@ -8,7 +8,6 @@ import path from 'node:path';
 import { ApiError, type JobInfo } from '../../common/api';
 import { discardUploadBatch, newTransferId, removeDeferredBatches, sweepTransfers, transferFolder } from '../workspace/transfers';
 import {
-  countSamples,
   DatasetNotFoundError,
   deleteDataset,
   deleteMatching,
@@ -16,7 +15,6 @@ import {
   ftsQuery,
   getDataset,
   getSample,
-  lengthHistogram,
   listDatasets,
   previewImport,
   querySamples,
@@ -26,6 +24,7 @@ import {
   type SampleFilter,
   type SamplePageQuery,
 } from '../../workers/data';
+import { countQuery, histogramPlan } from '../../workers/data/store';
 import type { Backend } from '../backend';
 import { resolveUserPath } from '../workspace/paths';
 import type { Handlers } from './router';
@@ -168,11 +167,14 @@ export const datasetsHandlers = {
     });
   },
 
-  'datasets.count': (p, b) =>
-    guard(() => {
-      requireDataset(b, p.datasetId);
-      return { count: countSamples(db(b), filterOf(p)) };
-    }),
+  // Counts and histograms scan every sample of a view: they run on the workspace's reader threads, so a million-row
+  // dataset (or twenty such requests at once) never holds the event loop.
+  'datasets.count': async (p, b) => {
+    guard(() => requireDataset(b, p.datasetId));
+    const q = countQuery(filterOf(p));
+    const row = await b.requireWorkspace().reads().get<{ n: number }>(q.sql, q.params);
+    return { count: row?.n ?? 0 };
+  },
 
   'datasets.sample': (p, b) => {
     const s = getSample(db(b), p.id);
@@ -180,11 +182,13 @@ export const datasetsHandlers = {
     return s;
   },
 
-  'datasets.histogram': (p, b) =>
-    guard(() => {
-      requireDataset(b, p.datasetId);
-      return lengthHistogram(db(b), filterOf(p), { ...(p.bins ? { bins: p.bins } : {}), ...(p.scale ? { scale: p.scale } : {}) });
-    }),
+  'datasets.histogram': async (p, b) => {
+    guard(() => requireDataset(b, p.datasetId));
+    const reads = b.requireWorkspace().reads();
+    const plan = histogramPlan(filterOf(p), { ...(p.bins ? { bins: p.bins } : {}), ...(p.scale ? { scale: p.scale } : {}) });
+    const step = plan.binning(await reads.get<{ lo: number | null; hi: number | null }>(plan.range.sql, plan.range.params));
+    return step ? step.finish(await reads.all<{ b: number; n: number }>(step.sql, step.params)) : plan.empty;
+  },
 
   'datasets.setDomain': (p, b) => {
     const n = guard(() => setSampleDomain(db(b), p.datasetId, p.sampleIds, p.domain));

@@ -11,6 +11,7 @@ import { ApiError, Settings, type JobInfo, type JobProgress } from '../../common
 import { migrate } from './migrations';
 import { migrate as migrateDatasets, recoverStore } from '../../workers/data/store';
 import { resolveUnder, resolveUserPath } from './paths';
+import { ReadPool } from './read-pool';
 
 export const ARTIFACT_DIRS = ['models', 'datasets', 'atlases', 'saes', 'edits', 'jobs'] as const;
 export type ArtifactDir = (typeof ARTIFACT_DIRS)[number];
@@ -124,6 +125,7 @@ export class JobStore {
 
 export class Workspace {
   readonly jobs: JobStore;
+  private pool: ReadPool | null = null;
 
   private constructor(
     readonly dir: string,
@@ -179,6 +181,12 @@ export class Workspace {
     return new Workspace(dir, db);
   }
 
+  /** Heavy read-only queries, run on worker threads so the main thread stays free (read-pool.ts). */
+  reads(): ReadPool {
+    this.pool ??= new ReadPool(path.join(this.dir, DB_FILE));
+    return this.pool;
+  }
+
   /** The folder for one kind of artifact. */
   artifactDir(kind: ArtifactDir): string {
     return path.join(this.dir, kind);
@@ -218,6 +226,8 @@ export class Workspace {
   }
 
   close(): void {
+    void this.pool?.close();
+    this.pool = null;
     if (this.db.open) this.db.close();
   }
 }
