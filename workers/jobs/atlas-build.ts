@@ -54,12 +54,9 @@ export const atlasBuildJob = defineJob({
 export async function saeForAtlas(ref: string, workspace: string, layers: number, width: number) {
   const { existsSync } = await import('node:fs');
   const { loadSaeFolder } = await import('../sae/io');
-  const { parseHookName } = await import('../models/monet/hooks');
+  const { latentAtlasHook } = await import('../analysis/atlas/latents');
   const inWorkspace = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}$/.test(ref) ? path.join(workspace, 'saes', ref) : null;
   const dir = inWorkspace && existsSync(inWorkspace) ? inWorkspace : path.resolve(ref);
   const { sae } = await loadSaeFolder(dir);
-  if (sae.config.hook.kind === 'external') throw new Error(`${dir}: the SAE was trained on imported activations; a latent atlas needs a hook of this model (blocks.L.hook_…)`);
-  const hook = parseHookName(sae.config.hook.name, layers);
-  if (sae.config.dIn !== width) throw new Error(`${dir}: the SAE reads ${sae.config.dIn}-wide activations, the model's ${sae.config.hook.name} is ${width} wide`);
-  return { sae, hook, dir, id: path.basename(dir) };
+  return { sae, hook: latentAtlasHook(sae, dir, layers, width), dir, id: path.basename(dir) };
 }

@@ -14,7 +14,6 @@ import { resectionEvaluateJob, resectionExperimentJob, resectionExportJob } from
 import { atlasBuildJob } from './atlas-build';
 import { saeTrainJob } from './sae-train';
 import { saeSyntheticJob } from './sae-synthetic';
-import { saeExampleJob } from './sae-example';
 import { saeCaptureJob, saeEncodeJob, saeEvalJob, saeImportActivationsJob, saeImportJob } from './sae-tools';
 
 export const jobRegistry: Record<string, JobDefinition> = {
@@ -33,7 +32,6 @@ export const jobRegistry: Record<string, JobDefinition> = {
   'atlas.build': atlasBuildJob,
   'sae.train': saeTrainJob,
   'sae.synthetic': saeSyntheticJob,
-  'sae.example': saeExampleJob,
   'sae.capture': saeCaptureJob,
   'sae.importActivations': saeImportActivationsJob,
   'sae.import': saeImportJob,

@@ -21,58 +21,27 @@ export const SAE_SUMMARY_FILE = 'resect_train.json';
 /** `<workspace>/saes/<id>` (the id is checked by the schema: one folder name). */
 export const saeDir = (workspace: string, id: string): string => path.join(workspace, 'saes', id);
 
-/** What the capture reads, as recorded in the cache key (same record, same activations). */
-function dataRecord(d: Extract<Params['source'], { kind: 'model' }>['data']): Record<string, unknown> {
-  return d.kind === 'jsonl' ? { kind: 'jsonl', path: path.resolve(d.path), textField: d.textField } : { kind: 'dataset', datasetId: d.datasetId };
-}
-
-/** The activation cache a run reads: an existing complete one, or a new capture of the model's hook. */
+/** The activation cache a run reads: an existing complete one (an import, or a capture of the same model, hook, text
+ * and options), or a new capture of the model's hook (workers/sae/activations.ts ensureActivationCache). */
 async function activationCache(p: Params, ctx: JobContext): Promise<string> {
-  const { cacheRoot, cacheKey, readManifest } = await import('../sae/cache');
   const { existsSync } = await import('node:fs');
-  const root = cacheRoot(ctx.workspace);
   if (p.source.kind === 'cache') {
-    const dir = path.join(root, p.source.cache);
-    if (!existsSync(path.join(dir, 'manifest.json'))) throw new Error(`no activation cache ${p.source.cache} in ${root}`);
+    const { cacheRoot } = await import('../sae/cache');
+    const dir = path.join(cacheRoot(ctx.workspace), p.source.cache);
+    if (!existsSync(path.join(dir, 'manifest.json'))) throw new Error(`no activation cache ${p.source.cache} in ${cacheRoot(ctx.workspace)}`);
     return dir;
   }
   const s = p.source;
-  const { cacheSourceFor, captureActivations } = await import('../sae/activations');
-  const { parseHookName } = await import('../models/monet/hooks');
-  const { loadMonetForJob, tokenizerFor } = await import('./monet-common');
-  const modelDir = path.resolve(s.model);
-  const hook = parseHookName(s.hook);
-  const model = await loadMonetForJob(modelDir, ctx);
-  try {
-    parseHookName(s.hook, model.config.num_hidden_layers); // the block exists
-    const context = Math.min(s.context ?? 256, model.config.max_position_embeddings);
-    const source = cacheSourceFor({ modelDir, hook, data: dataRecord(s.data), context, excludeBos: s.excludeBos, maxTokens: s.maxTokens ?? null });
-    const dir = path.join(root, cacheKey(source));
-    try {
-      if (readManifest(dir).complete) {
-        ctx.log(`Activations: reusing the cache ${dir}`);
-        return dir;
-      }
-    } catch {
-      /* none yet, or unreadable: capture */
-    }
-    const tokenizer = await tokenizerFor(modelDir, model.config);
-    const { openSource } = await import('../analysis/atlas/source');
-    const description = `${path.basename(modelDir)} ${s.hook} on ${s.data.kind === 'jsonl' ? path.basename(s.data.path) : `dataset ${s.data.datasetId}`}`;
-    ctx.log(`Activations: capturing ${description} into ${dir}`);
-    const samples = (async function* () {
-      for await (const x of openSource({ data: s.data, filter: {}, workspace: ctx.workspace })) yield { text: x.text };
-    })();
-    const m = await captureActivations({
-      model, tokenizer, modelDir, hook, samples, outDir: dir, source, description, context, excludeBos: s.excludeBos,
-      ...(s.maxTokens ? { maxTokens: s.maxTokens } : {}), signal: ctx.signal,
-      onProgress: (q) => ctx.progress(q.tokens, s.maxTokens ?? null, 'tokens', `capturing activations: ${q.samples} samples, ${q.tokensPerSecond.toFixed(0)} tokens/s`),
-    });
-    ctx.log(`Activations: ${m.numTokens} tokens of width ${m.dIn} from ${m.samples} samples (${m.tokensPerSecond.toFixed(0)} tokens/s)`);
-    return dir;
-  } finally {
-    await model.dispose();
-  }
+  const { ensureActivationCache } = await import('../sae/activations');
+  const device = ctx.settings.device === 'tensorrt' ? 'cuda' : ctx.settings.device;
+  const r = await ensureActivationCache({
+    workspace: ctx.workspace, modelDir: path.resolve(s.model), hook: s.hook, data: s.data, excludeBos: s.excludeBos, signal: ctx.signal,
+    ...(s.maxTokens ? { maxTokens: s.maxTokens } : {}), ...(s.context ? { context: s.context } : {}),
+    load: { provider: device, ...(ctx.settings.threads > 0 ? { intraOpThreads: ctx.settings.threads } : {}), log: (l) => ctx.log(l) },
+    log: (l) => ctx.log(l),
+    onProgress: (q) => ctx.progress(q.tokens, s.maxTokens ?? null, 'tokens', `capturing activations: ${q.samples} samples, ${q.tokensPerSecond.toFixed(0)} tokens/s`),
+  });
+  return r.dir;
 }
 
 export const saeTrainJob = defineJob({

@@ -3,6 +3,7 @@
  * exporting a function that adds it to the `sae` command; list it in SAE_SUBCOMMANDS below.
  */
 import type { Command } from 'commander';
+import { registerSaeAtlas } from './sae-atlas';
 import { registerSaeCapture } from './sae-capture';
 import { registerSaeEncode } from './sae-encode';
 import { registerSaeEval } from './sae-eval';
@@ -13,7 +14,7 @@ import { registerSaeTrain } from './sae-train';
 export type RegisterSaeSubcommand = (sae: Command) => void;
 
 /** Every `resect sae` subcommand, in the order `resect sae --help` lists them. */
-const SAE_SUBCOMMANDS: RegisterSaeSubcommand[] = [registerSaeCapture, registerSaeImport, registerSaeTrain, registerSaeEval, registerSaeEncode];
+const SAE_SUBCOMMANDS: RegisterSaeSubcommand[] = [registerSaeCapture, registerSaeImport, registerSaeTrain, registerSaeEval, registerSaeEncode, registerSaeAtlas];
 
 export function registerSae(program: Command): void {
   const sae = program

@@ -24,7 +24,7 @@ import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../eng
 import { AtlasAccumulator, DEFAULT_ACCUMULATOR_OPTIONS, histogramEdges, type AccumulatorOptions, type AccumulatorState, type UnitGroup } from './accumulator';
 import { hookName, type HookPoint } from '../../models/monet/hooks';
 import type { Sae } from '../../sae/types';
-import { decoderDirections, latentRecorder, writeBridge, type Bridge } from './latents';
+import { bridgePairs, decoderDirections, latentRecorder, writeBridge, type Bridge } from './latents';
 import { CONTEXTS_INDEXES, CONTEXTS_TABLES, INSERT_OCC, INSERT_TOP } from './contexts-db';
 import { countSamples, describeData, openSource, type SourceOptions } from './source';
 
@@ -89,6 +89,7 @@ export interface AtlasMeta {
   /** Set when the atlas was expanded from a compact pack (compact.ts): top contexts trimmed to contextsPerExpert. */
   compact?: { format: number; contextsPerExpert: number; fullBytes: number; modelDigest?: string };
   /** A latent atlas: the SAE whose latents are group `group` (= the number of routing groups). */
+  /** bridgePairs: distinct (latent, expert) pairs that fired together (the best BRIDGE_KEEP per unit are stored). */
   sae?: { id: string; dir: string; method: string; latents: number; hook: string; group: number; histEdges: number[]; threshold: number; bridgePairs: number };
 }
 
@@ -282,7 +283,7 @@ export async function buildAtlas(o: BuildAtlasOptions): Promise<AtlasMeta> {
       sae: {
         id: saeOpt.id, dir: path.resolve(saeOpt.dir), method: saeOpt.sae.config.method, latents: saeOpt.sae.config.dSae, hook: hookName(saeOpt.hook),
         group: shape.groups, histEdges: histogramEdges(accOpts.bins, LATENT_HIST.histMin, LATENT_HIST.histMax), threshold: LATENT_HIST.threshold,
-        bridgePairs: latents!.bridge.size,
+        bridgePairs: bridgePairs(latents!.bridge),
       },
     } : {}),
   };

@@ -6,11 +6,26 @@
  * to contexts.sqlite's `bridge` table.
  */
 import type { Database } from 'better-sqlite3';
+import { parseHookName, type HookPoint } from '../../models/monet/hooks';
 import type { Sae } from '../../sae/types';
 import type { AtlasAccumulator } from './accumulator';
 
-/** Co-activation counts by key (latent·R + group)·E² + expert. */
-export type Bridge = Map<number, number>;
+/**
+ * The hook of a model that an SAE reads, checked for a latent atlas: the SAE's recorded hook name must be a block of
+ * this model (`layers`) and its width the model's (`width`). `dir` names the SAE in errors.
+ */
+export function latentAtlasHook(sae: Sae, dir: string, layers: number, width: number): HookPoint {
+  if (sae.config.hook.kind === 'external') throw new Error(`${dir}: the SAE was trained on imported activations; a latent atlas needs a hook of this model (blocks.L.hook_…)`);
+  const hook = parseHookName(sae.config.hook.name, layers);
+  if (sae.config.dIn !== width) throw new Error(`${dir}: the SAE reads ${sae.config.dIn}-wide activations, the model's ${sae.config.hook.name} is ${width} wide`);
+  return hook;
+}
+
+/** Co-activation counts: per latent, by key group·E² + expert (small integer keys keep the maps fast). */
+export type Bridge = Map<number, number>[];
+
+/** Pairs kept per unit in contexts.sqlite: each latent's and each expert's best by Jaccard overlap. */
+export const BRIDGE_KEEP = 50;
 
 export interface LatentRecorder {
   bridge: Bridge;
@@ -37,7 +52,7 @@ export async function latentRecorder(
   if (!latentGroup) throw new Error('the atlas accumulator has no unit group for the latents');
   for (let r = 0; r < R; r++) acc.groups[r]!.trackActive = true;
   latentGroup.trackActive = true;
-  const bridge: Bridge = new Map();
+  const bridge: Bridge = Array.from({ length: M }, () => new Map<number, number>());
   return {
     bridge,
     async encode(hook, rows, T) {
@@ -54,13 +69,14 @@ export async function latentRecorder(
       latentGroup.addValues(codes, k * M, domain, sample, pos, y);
       const la = latentGroup.active;
       const nl = latentGroup.activeCount;
-      for (let r = 0; r < R; r++) {
-        const g = acc.groups[r]!;
-        for (let x = 0; x < g.activeCount; x++) {
-          const e = g.active[x]!;
-          for (let z = 0; z < nl; z++) {
-            const key = (la[z]! * R + r) * EE + e;
-            bridge.set(key, (bridge.get(key) ?? 0) + 1);
+      for (let z = 0; z < nl; z++) {
+        const pairs = bridge[la[z]!]!;
+        for (let r = 0; r < R; r++) {
+          const g = acc.groups[r]!;
+          const base = r * EE;
+          for (let x = 0; x < g.activeCount; x++) {
+            const key = base + g.active[x]!;
+            pairs.set(key, (pairs.get(key) ?? 0) + 1);
           }
         }
       }
@@ -79,18 +95,48 @@ export function decoderDirections(sae: Sae): Float32Array {
 
 export const BRIDGE_TABLE = `CREATE TABLE bridge (latent INTEGER NOT NULL, grp INTEGER NOT NULL, expert INTEGER NOT NULL, count INTEGER NOT NULL)`;
 
-/** Writes the bridge's pairs (and its two indexes) into an open contexts database. */
+/** Distinct (latent, expert) pairs that fired together. */
+export const bridgePairs = (bridge: Bridge): number => bridge.reduce((n, m) => n + m.size, 0);
+
+/**
+ * Writes the bridge into an open contexts database: for every latent its BRIDGE_KEEP best experts and for every
+ * expert its BRIDGE_KEEP best latents by Jaccard overlap |A ∩ B| / |A ∪ B| of their active tokens (the union of both,
+ * so either side's list read back is exactly its best), with their two indexes.
+ */
 export function writeBridge(db: Database, bridge: Bridge, acc: AtlasAccumulator): void {
-  const R = acc.shape.groups;
   const EE = acc.shape.E * acc.shape.E;
+  const latentCount = acc.unitGroup!.count;
+  const n = bridgePairs(bridge);
+  const lat = new Int32Array(n);
+  const key = new Int32Array(n);
+  const cnt = new Float64Array(n);
+  const jac = new Float64Array(n);
+  let k = 0;
+  bridge.forEach((pairs, m) => {
+    for (const [e, c] of pairs) {
+      const other = acc.groups[Math.floor(e / EE)]!.count[e % EE]!;
+      lat[k] = m;
+      key[k] = e;
+      cnt[k] = c;
+      jac[k] = c / (latentCount[m]! + other - c);
+      k++;
+    }
+  });
+  const keep = new Uint8Array(n);
+  const best = (idx: Uint32Array, sameUnit: (a: number, b: number) => boolean) => {
+    for (let i = 0, run = 0; i < n; i++) {
+      run = i > 0 && sameUnit(idx[i - 1]!, idx[i]!) ? run + 1 : 0;
+      if (run < BRIDGE_KEEP) keep[idx[i]!] = 1;
+    }
+  };
+  const byJaccard = (a: number, b: number) => jac[b]! - jac[a]! || cnt[b]! - cnt[a]!;
+  // Each latent's pairs are already contiguous (k runs latent by latent); sort each side by unit, then Jaccard.
+  best(Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => lat[a]! - lat[b]! || byJaccard(a, b)), (a, b) => lat[a] === lat[b]);
+  best(Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => key[a]! - key[b]! || byJaccard(a, b)), (a, b) => key[a] === key[b]);
   db.exec(BRIDGE_TABLE);
   const ins = db.prepare('INSERT INTO bridge (latent, grp, expert, count) VALUES (?, ?, ?, ?)');
   db.transaction(() => {
-    for (const [key, count] of bridge) {
-      const expert = key % EE;
-      const t = Math.floor(key / EE);
-      ins.run(Math.floor(t / R), t % R, expert, count);
-    }
+    for (let i = 0; i < n; i++) if (keep[i]) ins.run(lat[i]!, Math.floor(key[i]! / EE), key[i]! % EE, cnt[i]!);
   })();
   db.exec('CREATE INDEX bridge_latent ON bridge (latent); CREATE INDEX bridge_expert ON bridge (grp, expert);');
 }
