@@ -1,7 +1,8 @@
 /**
  * The job scheduler: a queue of jobs persisted in the workspace, one worker process per running job.
  *
- * - Heavy jobs run `settings.maxHeavyJobs` at a time, in creation order; light jobs start at once.
+ * - Heavy jobs run `settings.maxHeavyJobs` at a time, in creation order; light jobs share their own pool of
+ *   `maxLightJobs` (default 4) worker processes, so twenty exports queue instead of starting twenty processes.
  * - Progress reaches clients as `job.update` events, at most ~5 per second per job; state changes at once.
  * - Cancel: the worker is asked to stop, and killed if it has not ended after the grace period.
  * - A worker that crashes, exits non-zero or is killed from outside fails its job with the reason; nothing else
@@ -31,7 +32,12 @@ export interface SchedulerOptions {
   cancelGraceMs?: number;
   /** Minimum interval between progress events of one job. */
   progressIntervalMs?: number;
+  /** How many light jobs may run at once (each is a worker process of its own). */
+  maxLightJobs?: number;
 }
+
+/** Light jobs running at once by default: enough for an export, a generation and a preview side by side. */
+export const DEFAULT_MAX_LIGHT_JOBS = 4;
 
 interface Active {
   job: JobInfo;
@@ -196,14 +202,24 @@ export class JobScheduler {
   private pump(): void {
     if (this.stopped) return;
     const max = this.o.settings().maxHeavyJobs;
+    const maxLight = this.o.maxLightJobs ?? DEFAULT_MAX_LIGHT_JOBS;
     let heavyRunning = 0;
-    for (const a of this.active.values()) if (a.job.heavy && a.job.state === 'running') heavyRunning++;
+    let lightRunning = 0;
+    for (const a of this.active.values()) {
+      if (a.job.state === 'running') {
+        if (a.job.heavy) heavyRunning++;
+        else lightRunning++;
+      }
+    }
     // Map iteration is insertion order: jobs start in the order they were queued.
     for (const a of this.active.values()) {
       if (a.job.state !== 'queued') continue;
       if (a.job.heavy) {
         if (heavyRunning >= max) continue;
         heavyRunning++;
+      } else {
+        if (lightRunning >= maxLight) continue;
+        lightRunning++;
       }
       this.launch(a);
     }
