@@ -74,7 +74,8 @@ export class JobScheduler {
   /** Validates params against the job kind's schema, records the job, and queues or starts it. */
   start(kind: string, rawParams: Record<string, unknown>): JobInfo {
     if (this.stopped) throw new ApiError('conflict', 'The backend is shutting down.');
-    const def = this.o.registry[kind];
+    // Own keys only: a kind such as "__proto__" or "constructor" names no job (found by the API fuzz test).
+    const def = Object.hasOwn(this.o.registry, kind) ? this.o.registry[kind] : undefined;
     if (!def) {
       throw new ApiError('invalid_params', `Unknown job kind: ${kind}`, {
         issues: [{ path: ['kind'], message: `Unknown job kind; known: ${Object.keys(this.o.registry).join(', ')}` }],
