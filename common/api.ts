@@ -240,6 +240,8 @@ export const ModelInfo = z.object({
     exportedAt: z.string().nullable(),
     /** Whether the recipe records before/after figures measured for this edit. */
     evaluated: z.boolean(),
+    /** The recorded evaluation's headline: the target domain's relative perplexity increase and the others' mean. */
+    measured: z.object({ target: z.string().nullable(), targetRelIncrease: z.number().nullable(), othersMeanRelIncrease: z.number().nullable() }).nullable().default(null),
     /** Set when the masks file cannot be read. */
     error: z.string().nullable(),
   }).nullable().default(null),

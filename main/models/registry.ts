@@ -344,14 +344,17 @@ async function folderEdit(dir: string, applied: boolean): Promise<ModelInfo['edi
     const r = (await readFolderRecipe(dir, config))!;
     const recipe = r.recipe ?? {};
     const edits = Array.isArray(recipe.edits) ? recipe.edits.flatMap((e: unknown) => (e && typeof e === 'object' && typeof (e as { name?: unknown }).name === 'string' ? [(e as { name: string }).name] : [])) : [];
-    const evaluation = recipe.evaluation as { perplexity?: unknown } | null | undefined;
+    const evaluation = recipe.evaluation as { perplexity?: { target?: unknown; targetRelIncrease?: unknown; othersMeanRelIncrease?: unknown } | null } | null | undefined;
+    const p = evaluation?.perplexity ?? null;
+    const num = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? x : null);
     return {
       removed: r.removed, applied, edits,
       exportedAt: typeof recipe.exportedAt === 'string' ? recipe.exportedAt : null,
-      evaluated: !!evaluation && evaluation.perplexity !== null && evaluation.perplexity !== undefined,
+      evaluated: p !== null,
+      measured: p ? { target: typeof p.target === 'string' ? p.target : null, targetRelIncrease: num(p.targetRelIncrease), othersMeanRelIncrease: num(p.othersMeanRelIncrease) } : null,
       error: null,
     };
   } catch (e) {
-    return { removed: 0, applied, edits: [], exportedAt: null, evaluated: false, error: e instanceof Error ? e.message : String(e) };
+    return { removed: 0, applied, edits: [], exportedAt: null, evaluated: false, measured: null, error: e instanceof Error ? e.message : String(e) };
   }
 }

@@ -19,7 +19,9 @@ test.beforeAll(async () => {
   copyFixtureWithTokenizer('monet-vd-tiny', model);
   exported = path.join(tmp, 'tiny-edited');
   // Group 0 of the tiny model is layers 0–1: 3 experts × 2 layers = 6 removed.
-  await exportMasked(model, { groups: { 0: [3, 10, 17] } }, exported, { recipe: { edits: [{ name: 'Remove code' }] } });
+  await exportMasked(model, { groups: { 0: [3, 10, 17] } }, exported, {
+    recipe: { edits: [{ name: 'Remove code' }], evaluation: { perplexity: { rows: [], target: 'code', targetRelIncrease: 0.5, othersMeanRelIncrease: 0.01 } } },
+  });
 });
 test.afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 test.afterEach(async ({ backend }) => {
@@ -33,6 +35,7 @@ test('an exported folder opens with its edit, and without it on request', async 
   const edit = page.getByTestId('model-edit');
   await expect(edit).toContainText('edited: 6 experts removed (recipe)');
   await expect(edit).toContainText('from Remove code');
+  await expect(edit.getByTestId('model-edit-measured')).toHaveText('Measured when exported: code perplexity +50.00 %, other domains +1.00 % on average');
   await expect(page.getByRole('region', { name: 'Models' }).getByText('Edited', { exact: true })).toBeVisible();
   await edit.getByRole('button', { name: 'Open without the edit' }).click();
   await expect(edit).toContainText('Opened without its edit');

@@ -35,7 +35,7 @@ beforeAll(async () => {
   base = await MonetModel.load(dir, { intraOpThreads: 1 });
   tok = await loadTokenizer(dir, { bosTokenId: 1, eosTokenId: 2 });
   exported = path.join(tmp, 'edited');
-  await exportMasked(dir, maskJson, exported, { recipe: { edits: [{ name: 'Remove code' }], evaluation: { perplexity: { rows: [] } } } });
+  await exportMasked(dir, maskJson, exported, { recipe: { edits: [{ name: 'Remove code' }], evaluation: { perplexity: { rows: [], target: 'code', targetRelIncrease: 0.5, othersMeanRelIncrease: 0.01 } } } });
 });
 afterAll(async () => {
   await base?.dispose();
@@ -102,7 +102,10 @@ describe('the Models view and jobs', () => {
     const call = <M extends MethodName>(m: M, p: Params<M>) => backend.router.call(m, p) as Promise<Result<M>>;
     try {
       const info = await call('models.add', { path: exported });
-      expect(info.edit).toEqual({ removed: maskSize(base.config, maskJson), applied: true, edits: ['Remove code'], exportedAt: expect.any(String), evaluated: true, error: null });
+      expect(info.edit).toEqual({
+        removed: maskSize(base.config, maskJson), applied: true, edits: ['Remove code'], exportedAt: expect.any(String), evaluated: true,
+        measured: { target: 'code', targetRelIncrease: 0.5, othersMeanRelIncrease: 0.01 }, error: null,
+      });
       expect((await call('models.add', { path: dir })).edit).toBeNull();
 
       const samples = labelledSamples();
