@@ -11,7 +11,7 @@ import { loadTokenizer } from '../../../workers/tokenizer';
 import { atlasRoutingStats } from '../../../workers/analysis/resection/atlas-adapter';
 import { routingSimilarity, type RoutingSimilarity } from '../../../workers/analysis/resection/similarity';
 import {
-  buildSelectionAtlas, domainMaskingGrid, formatDomainMasking, formatVerdict, readLabelledJsonl, splitPerDomain, summarizeDomainMasking,
+  buildSelectionAtlas, domainMaskingGrid, formatDomainMasking, formatVerdict, middleChars, readLabelledJsonl, splitPerDomain, summarizeDomainMasking,
   SELECTIVITY_BAR, type DomainMaskingConfig, type DomainMaskingResult,
 } from '../../../workers/analysis/resection/experiment';
 import { atlasOverlap, overlapMessage, samplesOverlap, type AtlasOverlap } from '../../../workers/analysis/resection/overlap';
@@ -122,11 +122,7 @@ export function registerExperiment(program: Command): void {
         }
         const eos = Array.isArray(c.eos_token_id) ? c.eos_token_id[0] : c.eos_token_id;
         const tokenizer = await loadTokenizer(modelDir, { bosTokenId: c.bos_token_id, eosTokenId: eos ?? null });
-        const cut = <T extends Sample>(x: T): T => {
-          if (maxChars === undefined || x.text.length <= maxChars) return x;
-          const start = Math.floor((x.text.length - maxChars) / 2);
-          return { ...x, text: x.text.slice(start, start + maxChars) };
-        };
+        const cut = <T extends Sample>(x: T): T => middleChars(x, maxChars);
         const all = (await readLabelledJsonl(data, o.textField, o.domainField, o.docField)).map(cut);
         // One sampling for the CLI, the experiment job and the Evaluate job: a token budget per domain, whole documents.
         // Spread over as many documents as the budget reaches, or whole documents when the rest of the file builds the atlas.

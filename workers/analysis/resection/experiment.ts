@@ -89,6 +89,13 @@ const domainOf = (s: Sample) => String(s.domain ?? 'default');
  * given (the head of a code file is often a licence or comment block). `rest` holds the samples not taken (uncut): the
  * disjoint split an atlas can be built on.
  */
+/** The sample with its text cut to its middle `maxChars` characters (unchanged when shorter or without a limit). */
+export function middleChars<T extends Sample>(s: T, maxChars?: number): T {
+  if (maxChars === undefined || s.text.length <= maxChars) return s;
+  const start = Math.floor((s.text.length - maxChars) / 2);
+  return { ...s, text: s.text.slice(start, start + maxChars) };
+}
+
 export function splitPerDomain<T extends Sample>(samples: readonly T[], perDomain?: number | 'half', maxChars?: number): { taken: T[]; rest: T[] } {
   const byDomain = new Map<string, number[]>();
   samples.forEach((s, k) => {
@@ -103,11 +110,7 @@ export function splitPerDomain<T extends Sample>(samples: readonly T[], perDomai
     const m = Math.min(n, perDomain === undefined ? n : perDomain === 'half' ? Math.ceil(n / 2) : perDomain);
     for (let k = 0; k < m; k++) chosen.add(idx[Math.floor((k * n) / m)]!);
   }
-  const cut = (s: T): T => {
-    if (maxChars === undefined || s.text.length <= maxChars) return s;
-    const start = Math.floor((s.text.length - maxChars) / 2);
-    return { ...s, text: s.text.slice(start, start + maxChars) };
-  };
+  const cut = (s: T): T => middleChars(s, maxChars);
   const taken: T[] = [];
   const rest: T[] = [];
   samples.forEach((s, k) => (chosen.has(k) ? taken.push(cut(s)) : rest.push(s)));
