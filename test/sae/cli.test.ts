@@ -9,9 +9,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { openSafetensors } from '../../workers/engine/safetensors';
 import { saveSaeLens } from '../../workers/sae/io';
-import type { Sae } from '../../workers/sae/types';
 import { buildBundles } from '../backend/helpers';
 import { FIXTURES, fixtureWithTokenizerSync } from '../support/tiny-monet';
+import { exactSae } from './helpers';
 
 const run = promisify(execFile);
 let bundle: { cli: string; cleanup: () => void };
@@ -22,22 +22,6 @@ let data: string;
 const cli = async (args: string[]) => (await run(process.execPath, [bundle.cli, 'sae', ...args], { maxBuffer: 1 << 26, env: { ...process.env, RESECT_WORKSPACE: ws } })).stdout;
 const json = async (args: string[]) => JSON.parse(await cli([...args, '--json']));
 
-/** Reconstructs exactly: latents ±e_j with ReLU. */
-function exactSae(d: number, modelDir: string): Sae {
-  const W_enc = new Float32Array(d * 2 * d);
-  const W_dec = new Float32Array(2 * d * d);
-  for (let j = 0; j < d; j++) {
-    W_enc[j * 2 * d + j] = 1;
-    W_enc[j * 2 * d + d + j] = -1;
-    W_dec[j * d + j] = 1;
-    W_dec[(d + j) * d + j] = -1;
-  }
-  return {
-    config: { method: 'relu-l1', activation: { kind: 'relu' }, dIn: d, dSae: 2 * d, hook: { model: modelDir, name: 'blocks.0.hook_mlp_out', layer: 0, kind: 'mlp_out' }, normalization: { kind: 'dataset-scale', scale: 2 }, excludeBos: true, hyper: {} },
-    weights: { W_enc, W_dec, b_enc: new Float32Array(2 * d), b_dec: new Float32Array(d) },
-  };
-}
-
 beforeAll(async () => {
   bundle = await buildBundles();
   tmp = await mkdtemp(path.join(tmpdir(), 'resect-sae-cli-'));
@@ -46,7 +30,7 @@ beforeAll(async () => {
   data = path.join(tmp, 'data.jsonl');
   const texts = ['The quick brown fox jumps over the lazy dog.', 'for (let i = 0; i < n; i++) sum += i;', 'Some prose, with commas.'];
   await writeFile(data, Array.from({ length: 12 }, (_, i) => JSON.stringify({ text: `${texts[i % 3]} ${i}` })).join('\n'));
-  await saveSaeLens(exactSae(32, model), path.join(ws, 'saes', 'exact'));
+  await saveSaeLens(exactSae(32, { model, name: 'blocks.0.hook_mlp_out', layer: 0, kind: 'mlp_out' }, { kind: 'dataset-scale', scale: 2 }), path.join(ws, 'saes', 'exact'));
 }, 180_000);
 afterAll(async () => {
   bundle?.cleanup();

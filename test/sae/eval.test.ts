@@ -6,6 +6,7 @@ import { tokenizerForModel } from '../../workers/models/monet/session';
 import { crossSeedConsistency, evaluateOnActivations, evaluateOnText, maxCosine } from '../../workers/sae/eval';
 import type { Sae } from '../../workers/sae/types';
 import { fixtureWithTokenizerSync } from '../support/tiny-monet';
+import { exactSae } from './helpers';
 
 const rand = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
 
@@ -18,19 +19,6 @@ function reluSae(dIn: number, dSae: number, seed: number, extra: Partial<Sae['co
       W_dec: Float32Array.from({ length: dSae * dIn }, r), b_dec: Float32Array.from({ length: dIn }, () => r() * 0.1),
     },
   };
-}
-
-/** An SAE that reconstructs exactly: latents ±e_j, ReLU (x = relu(x) − relu(−x)). */
-function exactSae(d: number, hook: Sae['config']['hook']): Sae {
-  const W_enc = new Float32Array(d * 2 * d);
-  const W_dec = new Float32Array(2 * d * d);
-  for (let j = 0; j < d; j++) {
-    W_enc[j * 2 * d + j] = 1;
-    W_enc[j * 2 * d + d + j] = -1;
-    W_dec[j * d + j] = 1;
-    W_dec[(d + j) * d + j] = -1;
-  }
-  return { config: { method: 'relu-l1', activation: { kind: 'relu' }, dIn: d, dSae: 2 * d, hook, normalization: { kind: 'dataset-scale', scale: 3 }, excludeBos: true, hyper: {} }, weights: { W_enc, W_dec, b_enc: new Float32Array(2 * d), b_dec: new Float32Array(d) } };
 }
 
 async function* batchesOf(x: Float32Array, d: number, rows: number) {
@@ -100,7 +88,7 @@ describe('spliced next-token loss on the tiny Monet', () => {
   it.each(['resid_post', 'attn_out', 'mlp_out'] as const)('%s: an exact SAE recovers all the loss, a zero SAE none', async (kind) => {
     const tokenizer = await tokenizerForModel(dir, model.config);
     const hook = { model: dir, name: `blocks.0.hook_${kind}`, layer: 0, kind };
-    const exact = await evaluateOnText(exactSae(32, hook), model, tokenizer, samples, { threads: 1, context: 16 });
+    const exact = await evaluateOnText(exactSae(32, hook, { kind: 'dataset-scale', scale: 3 }), model, tokenizer, samples, { threads: 1, context: 16 });
     expect(Math.abs(exact.loss!.zero - exact.loss!.clean)).toBeGreaterThan(1e-3); // the ablation matters
     expect(exact.loss!.spliced).toBeCloseTo(exact.loss!.clean, 4);
     expect(exact.loss!.lossRecovered).toBeCloseTo(1, 3);
@@ -110,11 +98,11 @@ describe('spliced next-token loss on the tiny Monet', () => {
     // Every token after the first of its 16-token window is predicted.
     const windows = samples.flatMap((x) => { const n = tokenizer.encode(x.text).length; return Array.from({ length: Math.ceil(n / 16) }, (_, w) => Math.min(16, n - w * 16)); });
     expect(exact.loss!.tokens).toBe(windows.reduce((s, w) => s + w - 1, 0));
-    const zeroSae = exactSae(32, hook);
+    const zeroSae = exactSae(32, hook, { kind: 'dataset-scale', scale: 3 });
     zeroSae.weights.W_dec.fill(0);
     const zero = await evaluateOnText(zeroSae, model, tokenizer, samples, { threads: 1, context: 16 });
     expect(zero.loss!.lossRecovered).toBeCloseTo(0, 3);
-    const only = await evaluateOnText(exactSae(32, hook), model, tokenizer, samples, { threads: 1, context: 16, activationsOnly: true });
+    const only = await evaluateOnText(exactSae(32, hook, { kind: 'dataset-scale', scale: 3 }), model, tokenizer, samples, { threads: 1, context: 16, activationsOnly: true });
     expect(only.loss).toBeNull();
     expect(only.metrics.tokens).toBe(tokens);
   });

@@ -9,10 +9,10 @@ import { saeCaptureJob, saeEncodeJob, saeEvalJob, saeImportActivationsJob, saeIm
 import { jobRegistry } from '../../workers/jobs/registry';
 import { saveSaeLens } from '../../workers/sae/io';
 import { listCaches, cacheRoot } from '../../workers/sae/cache';
-import type { Sae } from '../../workers/sae/types';
 import type { SaeEncodedText, SaeEvalResult } from '../../workers/sae/eval-schema';
 import type { z } from 'zod';
 import { FIXTURES, fixtureWithTokenizerSync } from '../support/tiny-monet';
+import { exactSae } from './helpers';
 
 let ws: string;
 let model: string;
@@ -23,28 +23,12 @@ function ctx(signal = new AbortController().signal, progress: JobContext['progre
   return { lines, progress, log: (l) => lines.push(l), signal, workspace: ws, jobId: 'j', settings: { theme: 'system', device: 'cpu', threads: 1, maxHeavyJobs: 1 } };
 }
 
-/** Exact reconstruction: latents ±e_j with ReLU. */
-function exactSae(d: number): Sae {
-  const W_enc = new Float32Array(d * 2 * d);
-  const W_dec = new Float32Array(2 * d * d);
-  for (let j = 0; j < d; j++) {
-    W_enc[j * 2 * d + j] = 1;
-    W_enc[j * 2 * d + d + j] = -1;
-    W_dec[j * d + j] = 1;
-    W_dec[(d + j) * d + j] = -1;
-  }
-  return {
-    config: { method: 'relu-l1', activation: { kind: 'relu' }, dIn: d, dSae: 2 * d, hook: { model, name: 'blocks.1.hook_attn_out', layer: 1, kind: 'attn_out' }, normalization: { kind: 'none', scale: 1 }, excludeBos: true, hyper: {} },
-    weights: { W_enc, W_dec, b_enc: new Float32Array(2 * d), b_dec: new Float32Array(d) },
-  };
-}
-
 beforeAll(async () => {
   ws = mkdtempSync(path.join(tmpdir(), 'resect-sae-tools-'));
   model = fixtureWithTokenizerSync('monet-vd-tiny');
   data = path.join(ws, 'text.jsonl');
   writeFileSync(data, Array.from({ length: 30 }, (_, i) => JSON.stringify({ text: `Sample ${i}: the river runs past the mill, and ${'x'.repeat(i)}.` })).join('\n'));
-  await saveSaeLens(exactSae(32), path.join(ws, 'saes', 'exact'));
+  await saveSaeLens(exactSae(32, { model, name: 'blocks.1.hook_attn_out', layer: 1, kind: 'attn_out' }), path.join(ws, 'saes', 'exact'));
 });
 afterAll(() => rmSync(ws, { recursive: true, force: true }));
 

@@ -15,11 +15,10 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { mulberry32 } from '../engine';
 import { float16BitsToFloat32, float32ToFloat16Bit, openSafetensors, writeSafetensors } from '../engine/safetensors';
-import type { NormalizeMode } from './train-source';
+import { writeJsonAtomic } from './io/json';
+import { permutation, type NormalizeMode } from './train-source';
 import type { ActivationSource, SaeHook, SaeNormalization } from './types';
 
 export const CACHE_FORMAT = 1;
@@ -74,12 +73,6 @@ export function cacheKey(source: Record<string, unknown>): string {
 /** `<workspace>/sae/activations`: every cache of a workspace. */
 export function cacheRoot(workspace: string): string {
   return path.join(workspace, 'sae', 'activations');
-}
-
-async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(value, null, 1)}\n`);
-  await rename(tmp, file);
 }
 
 export function readManifest(dir: string): CacheManifest {
@@ -239,19 +232,6 @@ async function readChunk(dir: string, file: string): Promise<Float32Array> {
   return float16BitsToFloat32(await readChunkBits(dir, file));
 }
 
-/** Seeded Fisher–Yates permutation of 0…n−1. */
-function shuffled(n: number, seed: number): Uint32Array {
-  const p = Uint32Array.from({ length: n }, (_, i) => i);
-  const rand = mulberry32(seed);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(rand() * (i + 1));
-    const t = p[i]!;
-    p[i] = p[j]!;
-    p[j] = t;
-  }
-  return p;
-}
-
 export interface CacheReadOptions {
   /** Chunks shuffled together (default 4: ≈ 64 MiB of fp16). */
   poolChunks?: number;
@@ -296,7 +276,7 @@ export class ActivationCache implements ActivationSource {
     if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new RangeError(`batch size must be a positive integer, got ${batchSize}`);
     const d = this.dIn;
     const chunks = this.manifest.chunks;
-    const order = shuffled(chunks.length, seed >>> 0 ^ 0x5bd1e995);
+    const order = permutation(chunks.length, (seed >>> 0) ^ 0x5bd1e995);
     let batch = 0;
     for (let p = 0; p * this.poolChunks < chunks.length; p++) {
       const members = Array.from(order.subarray(p * this.poolChunks, (p + 1) * this.poolChunks), (i) => chunks[i]!);
@@ -312,7 +292,7 @@ export class ActivationCache implements ActivationSource {
         pool.set(await readChunkBits(this.dir, c.file), at);
         at += c.tokens * d;
       }
-      const perm = shuffled(tokens, (seed * 0x9e3779b1 + p + 1) >>> 0);
+      const perm = permutation(tokens, (seed * 0x9e3779b1 + p + 1) >>> 0);
       for (let b = 0; b < count; b++, batch++) {
         if (batch < startBatch) continue;
         const out = new Float32Array(batchSize * d);

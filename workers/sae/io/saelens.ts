@@ -17,11 +17,12 @@
  * `resect_sae.json` unfolds the weights again, so a Resect SAE round-trips to its normalized form.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import { openSafetensors, writeSafetensors, type TensorToWrite } from '../../engine/safetensors';
 import { parseHookName } from '../../models/monet/hooks';
+import { writeJsonAtomic } from './json';
 import type { GbaState, Sae, SaeActivation, SaeConfig, SaeHook, SaeMethod, SaeNormalization, SaeWeights } from '../types';
 
 export const SAE_CFG_FILE = 'cfg.json';
@@ -129,12 +130,6 @@ export async function saveSaeLens(sae: Sae, dir: string, info: SaveInfo = {}): P
   }
   if (extra.length) await writeSafetensors(path.join(dir, RESECT_GBA_FILE), extra);
   await writeJsonAtomic(path.join(dir, RESECT_SAE_FILE), resect);
-}
-
-async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(tmp, file);
 }
 
 const ResectSaeJson = z.object({

@@ -3,18 +3,14 @@
  * (saelens.ts), plus `resect_import.json` for imported ones (where from, what was assumed) and `resect_eval.json`
  * (the latest evaluation, written by the `sae.eval` job).
  */
-import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadSaeFolder, saveSaeLens, type LoadedSae } from './index';
+import { writeJsonAtomic } from './json';
+
+export { writeJsonAtomic };
 
 export const IMPORT_FILE = 'resect_import.json';
 export const EVAL_FILE = 'resect_eval.json';
-
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  await rename(tmp, file);
-}
 
 /** Loads an SAE Lens / sparsify / Resect folder and writes it to `dest` in Resect's layout (with the import record). */
 export async function importSaeFolder(src: string, dest: string, hookpoint?: string): Promise<LoadedSae> {
