@@ -5,9 +5,11 @@
  *
  * Atomicity: the whole folder is written under a temporary name, then swapped in by renames
  * (`checkpoint` → `.checkpoint-old`, temp → `checkpoint`, old removed). A crash between the renames leaves
- * `.checkpoint-old`, which `findCheckpoint` falls back to.
+ * `.checkpoint-old`, which `findCheckpoint` falls back to. A save that fails (disk full) removes its temporary
+ * folder; one that a kill interrupted leaves `.checkpoint-tmp-<pid>` (a full checkpoint), which `findCheckpoint` —
+ * called when a run starts — sweeps once that process is gone.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { openSafetensors, writeSafetensors, float32ToBfloat16Bits, float32ToFloat16Bits, type TensorToWrite } from '../engine/safetensors';
@@ -55,6 +57,21 @@ export async function saveCheckpoint(dir: string, c: CheckpointData): Promise<vo
   const tmp = path.join(parent, `.${path.basename(dir)}-tmp-${process.pid}`);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
+  try {
+    await writeFolder(tmp, c);
+  } catch (e) {
+    // Disk full or any other failure: the half-written copy of a whole checkpoint must not stay behind.
+    await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    throw e;
+  }
+  const old = path.join(parent, `.${path.basename(dir)}-old`);
+  await rm(old, { recursive: true, force: true });
+  if (existsSync(dir)) await rename(dir, old);
+  await rename(tmp, dir);
+  await rm(old, { recursive: true, force: true });
+}
+
+async function writeFolder(tmp: string, c: CheckpointData): Promise<void> {
   const dtype = c.dtype ?? 'F32';
   const config: Record<string, unknown> = { ...c.rawConfig, torch_dtype: dtype === 'F32' ? 'float32' : dtype === 'BF16' ? 'bfloat16' : 'float16' };
   await writeFile(path.join(tmp, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
@@ -73,15 +90,47 @@ export async function saveCheckpoint(dir: string, c: CheckpointData): Promise<vo
       if (existsSync(src)) await copyFile(src, path.join(tmp, f));
     }
   }
-  const old = path.join(parent, `.${path.basename(dir)}-old`);
-  await rm(old, { recursive: true, force: true });
-  if (existsSync(dir)) await rename(dir, old);
-  await rename(tmp, dir);
-  await rm(old, { recursive: true, force: true });
 }
 
-/** The checkpoint folder to resume from (`dir`, or the leftover of an interrupted swap), or null. */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
+
+/**
+ * Removes `.<name>-tmp-<pid>` folders beside `dir` left by saves that never finished: their process is gone (killed
+ * mid-save), or it is this one (a failed save before this run). A folder of a process still running is kept.
+ * Returns the folders removed.
+ */
+export function sweepCheckpointTemps(dir: string): string[] {
+  const parent = path.dirname(dir);
+  const prefix = `.${path.basename(dir)}-tmp-`;
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(parent);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length));
+    if (!Number.isSafeInteger(pid) || pid <= 0) continue;
+    if (pid !== process.pid && processAlive(pid)) continue;
+    rmSync(path.join(parent, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+/** The checkpoint folder to resume from (`dir`, or the leftover of an interrupted swap), or null. Sweeps the
+ *  temporary folders of saves that never finished first (a run starts here). */
 export function findCheckpoint(dir: string): string | null {
+  sweepCheckpointTemps(dir);
   if (existsSync(path.join(dir, 'trainer_state.json'))) return dir;
   const old = path.join(path.dirname(dir), `.${path.basename(dir)}-old`);
   if (existsSync(path.join(old, 'trainer_state.json'))) return old;
