@@ -1,16 +1,20 @@
 /**
- * Text tokenizers loaded from a model folder's `tokenizer.json` (+ optional `tokenizer_config.json`) through
- * @huggingface/tokenizers: byte-level BPE (GPT-2 style) and the LLaMA SentencePiece-BPE with byte fallback that
- * Monet uses (spec §7.4). BOS handling is done here, not by the file's post-processor, so it is explicit and
- * never doubled: `encode` never lets the library add special tokens, then prepends BOS when asked.
+ * Text tokenizers loaded from a model folder through @huggingface/tokenizers: byte-level BPE (GPT-2 style) and the
+ * LLaMA SentencePiece-BPE with byte fallback that Monet uses (spec §7.4). The folder's `tokenizer.json` is used, or
+ * else its SentencePiece `tokenizer.model` converted in memory (`sentencepiece.ts`), as the released base Monet
+ * repositories ship only that. `tokenizer_config.json` and `special_tokens_map.json` name the special tokens and
+ * whether BOS/EOS are added. BOS/EOS handling is done here, not by the file's post-processor, so it is explicit and
+ * never doubled: `encode` never lets the library add special tokens, then adds BOS/EOS when asked.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { parseSentencePieceModel, SentencePieceError, sentencePieceToTokenizerJson } from './sentencepiece';
+import { chatTemplateOf, renderChat, type ChatMessage } from './chat';
 
 export interface TextTokenizer {
-  /** Token ids of `text`; BOS is prepended when `addBos` (default: the tokenizer's own setting). */
-  encode(text: string, options?: { addBos?: boolean }): number[];
+  /** Token ids of `text`; BOS is prepended when `addBos`, EOS appended when `addEos` (defaults: the tokenizer's own). */
+  encode(text: string, options?: { addBos?: boolean; addEos?: boolean }): number[];
   decode(ids: readonly number[], options?: { skipSpecialTokens?: boolean }): string;
   /** The token string of each id (for display), `undefined` outside the vocabulary. */
   idToToken(id: number): string | undefined;
@@ -22,7 +26,20 @@ export interface TextTokenizer {
   readonly padId: number;
   /** Whether `encode` prepends BOS by default. */
   readonly addBos: boolean;
+  /** Whether `encode` appends EOS by default (`add_eos_token`, default false). */
+  readonly addEos: boolean;
+  /** The chat template of tokenizer_config.json (the default one when it names several), or null. */
+  readonly chatTemplate: string | null;
+  /**
+   * The prompt text of a conversation through the chat template (BOS/EOS spelled as the template writes them, so
+   * encode it with `addBos: false` when the template already starts with the BOS text — `encodeChat` does that).
+   */
+  applyChatTemplate(messages: readonly ChatMessage[], options?: { addGenerationPrompt?: boolean }): string;
+  /** Token ids of a conversation through the chat template, BOS not doubled. */
+  encodeChat(messages: readonly ChatMessage[], options?: { addGenerationPrompt?: boolean }): number[];
 }
+
+export type { ChatMessage } from './chat';
 
 export interface TokenizerOptions {
   /** From config.json; they win over the tokenizer files. */
@@ -31,6 +48,8 @@ export interface TokenizerOptions {
   padTokenId?: number | null;
   /** Override whether BOS is prepended by default (otherwise `add_bos_token` of tokenizer_config.json, default true). */
   addBos?: boolean;
+  /** Override whether EOS is appended by default (otherwise `add_eos_token` of tokenizer_config.json, default false). */
+  addEos?: boolean;
 }
 
 export class TokenizerError extends Error {
@@ -66,13 +85,35 @@ export function createTokenizer(tokenizerJson: unknown, tokenizerConfig: unknown
   const eosId = idOf(options.eosTokenId, cfg.eos_token);
   const padId = idOf(options.padTokenId, cfg.pad_token) ?? eosId ?? 0;
   const addBos = options.addBos ?? (typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : bosId !== null);
+  const addEos = options.addEos ?? (typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : false);
   if (addBos && bosId === null) throw new TokenizerError(`${source}: BOS is to be added but no BOS token id is known`);
+  if (addEos && eosId === null) throw new TokenizerError(`${source}: EOS is to be added but no EOS token id is known`);
   const vocabSize = tok.get_vocab(true).size;
+  const chatTemplate = chatTemplateOf(cfg);
+  const special = {
+    bos_token: bosId === null ? '' : (tok.id_to_token(bosId) ?? ''),
+    eos_token: eosId === null ? '' : (tok.id_to_token(eosId) ?? ''),
+  };
+  const encode = (text: string, opts: { addBos?: boolean; addEos?: boolean } = {}): number[] => {
+    const ids = tok.encode(text, { add_special_tokens: false }).ids;
+    if ((opts.addBos ?? addBos) && bosId !== null) ids.unshift(bosId);
+    if ((opts.addEos ?? addEos) && eosId !== null) ids.push(eosId);
+    return ids;
+  };
+  const applyChatTemplate = (messages: readonly ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string => {
+    if (chatTemplate === null) throw new TokenizerError(`${source}: this model has no chat template (tokenizer_config.json has no chat_template); prompt it with plain text`);
+    return renderChat(chatTemplate, messages, { ...special, addGenerationPrompt: opts.addGenerationPrompt ?? true });
+  };
   return {
-    vocabSize, bosId, eosId, padId, addBos,
-    encode(text, opts = {}) {
-      const ids = tok.encode(text, { add_special_tokens: false }).ids;
-      return (opts.addBos ?? addBos) && bosId !== null ? [bosId, ...ids] : ids;
+    vocabSize, bosId, eosId, padId, addBos, addEos, chatTemplate,
+    encode,
+    applyChatTemplate,
+    encodeChat(messages, opts = {}) {
+      const text = applyChatTemplate(messages, opts);
+      // A template that writes the BOS text itself gets it as the BOS token (added tokens are split out); the
+      // tokenizer's own BOS is then not added again. EOS is never appended to a prompt.
+      const writesBos = special.bos_token !== '' && text.startsWith(special.bos_token);
+      return encode(text, { addBos: addBos && !writesBos, addEos: false });
     },
     decode(ids, opts = {}) {
       if (ids.length === 0) return ''; // the library throws on an empty list; nothing decodes to nothing
@@ -83,26 +124,55 @@ export function createTokenizer(tokenizerJson: unknown, tokenizerConfig: unknown
   };
 }
 
-/** Load `tokenizer.json` (and `tokenizer_config.json` when present) from a model folder. */
-export async function loadTokenizer(dir: string, options: TokenizerOptions = {}): Promise<TextTokenizer> {
-  const file = path.join(dir, 'tokenizer.json');
-  let json: unknown;
+/** A JSON file of the folder, or undefined when it does not exist. */
+async function readOptionalJson(file: string): Promise<unknown> {
   try {
-    json = JSON.parse(await readFile(file, 'utf8'));
+    return JSON.parse(await readFile(file, 'utf8'));
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new TokenizerError(`${file}: not found (a folder with only tokenizer.model needs its tokenizer converted to tokenizer.json)`);
-    }
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new TokenizerError(`${file}: cannot read (${(e as Error).message})`);
   }
-  let config: unknown = {};
+}
+
+/** Which tokenizer file a folder has: tokenizer.json first (as transformers prefers the fast tokenizer), else tokenizer.model. */
+export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer.model'] as const;
+
+/** The tokenizer.json of a folder, converted from tokenizer.model when the folder has only that. */
+async function readTokenizerJson(dir: string): Promise<{ json: unknown; file: string; specials: Json }> {
+  const jsonFile = path.join(dir, 'tokenizer.json');
+  const json = await readOptionalJson(jsonFile);
+  if (json !== undefined) return { json, file: jsonFile, specials: {} };
+  const modelFile = path.join(dir, 'tokenizer.model');
+  let bytes: Buffer;
   try {
-    config = JSON.parse(await readFile(path.join(dir, 'tokenizer_config.json'), 'utf8'));
+    bytes = await readFile(modelFile);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new TokenizerError(`${path.join(dir, 'tokenizer_config.json')}: cannot read (${(e as Error).message})`);
-    }
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new TokenizerError(`${dir}: no tokenizer (neither tokenizer.json nor tokenizer.model)`);
+    throw new TokenizerError(`${modelFile}: cannot read (${(e as Error).message})`);
   }
-  return createTokenizer(json, config, options, file);
+  try {
+    const model = parseSentencePieceModel(bytes, modelFile);
+    // The model names its own special pieces (trainer_spec ids); LlamaTokenizer's defaults: add BOS, not EOS.
+    const pieceAt = (id: number) => (id >= 0 ? model.pieces[id]?.piece : undefined);
+    const specials = Object.fromEntries(Object.entries({ unk_token: pieceAt(model.trainer.unkId), bos_token: pieceAt(model.trainer.bosId), eos_token: pieceAt(model.trainer.eosId), pad_token: pieceAt(model.trainer.padId) }).filter(([, v]) => v !== undefined));
+    return { json: sentencePieceToTokenizerJson(model, modelFile), file: modelFile, specials };
+  } catch (e) {
+    if (e instanceof SentencePieceError) throw new TokenizerError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * Load a folder's tokenizer: `tokenizer.json`, else `tokenizer.model` (SentencePiece, converted in memory), with
+ * `tokenizer_config.json` and `special_tokens_map.json` when present (the config wins where both name a token).
+ */
+export async function loadTokenizer(dir: string, options: TokenizerOptions = {}): Promise<TextTokenizer> {
+  const { json, file, specials: fromModel } = await readTokenizerJson(dir);
+  const config = (await readOptionalJson(path.join(dir, 'tokenizer_config.json'))) ?? {};
+  const specialMap = (await readOptionalJson(path.join(dir, 'special_tokens_map.json'))) ?? {};
+  if (typeof config !== 'object' || config === null || typeof specialMap !== 'object' || specialMap === null) {
+    throw new TokenizerError(`${dir}: tokenizer_config.json and special_tokens_map.json must hold JSON objects`);
+  }
+  const specials = Object.fromEntries(Object.entries(specialMap).filter(([key]) => ['bos_token', 'eos_token', 'unk_token', 'pad_token'].includes(key)));
+  return createTokenizer(json, { ...fromModel, ...specials, ...config }, options, file);
 }
