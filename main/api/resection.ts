@@ -210,8 +210,12 @@ export const resectionHandlers = {
     const data = p.data?.kind === 'jsonl' ? { ...p.data, path: resolveUserPath(p.data.path) } : p.data;
     const h = p.toxicity?.heldout;
     const toxicity = p.toxicity ? { ...p.toxicity, ...(h ? { heldout: h.kind === 'jsonl' ? { ...h, path: resolveUserPath(h.path) } : h } : {}) } : undefined;
+    // The atlases the active edits were selected from (their recipes name them): the job checks them for overlap with
+    // the evaluated text. One that is gone since cannot be checked and is left out.
+    const named = [...p.atlases, ...s.edits.filter((e) => e.enabled).map((e) => e.recipe.atlas).filter((a): a is string => typeof a === 'string')];
+    const atlases = [...new Set(named.flatMap((a) => { try { return [atlasDir(b, a)]; } catch { return []; } }))];
     const job = b.requireScheduler().start('resection.evaluate', {
-      ...p, ...(data ? { data } : {}), ...(toxicity ? { toxicity } : {}), model: dir, mask: s.mask, edits: s.edits.filter((e) => e.enabled).map((e) => e.id),
+      ...p, ...(data ? { data } : {}), ...(toxicity ? { toxicity } : {}), model: dir, mask: s.mask, edits: s.edits.filter((e) => e.enabled).map((e) => e.id), atlases,
     });
     return { jobId: job.id, removed: s.removed };
   },

@@ -106,11 +106,12 @@ describe('resection API', () => {
 
     const ev = await call('resection.evaluate', {
       model, data: { kind: 'jsonl', path: data, textField: 'text' }, target: 'code', prompts: ['int x'], maxTokens: 4,
-      toxicity: { prompts: ['you '], scorer: 'lexicon', k: 2, n: 4 }, atlases: [statsDir],
+      toxicity: { prompts: ['you '], scorer: 'lexicon', k: 2, n: 4 },
     });
     const job = await waitJob(ev.jobId);
     expect(job.state, job.error ?? '').toBe('succeeded');
-    // Every domain measured, with its tokens; the tiny corpus is under the default budget and the routing pass does
+    // Every domain measured, with its tokens; the tiny corpus is under the default budget, and the edit's atlas (a
+    // routing pass, named by the edit's recipe: the API passes it on) does
     // not record its text: both said with the figures, not only in the log.
     const w = job.result as { draw: { tokens_per_domain: number; domains: { domain: string; tokens: number; short: boolean }[] }; warnings: string[] };
     expect(w.draw.tokens_per_domain).toBe(6000);
