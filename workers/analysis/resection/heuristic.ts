@@ -48,6 +48,18 @@ const INSULT_NOUNS = new Set([
   'buffoon', 'simpleton', 'dullard', 'airhead', 'knucklehead', 'bonehead', 'dipshit', 'jackass', 'tosser', 'wanker', 'prat', 'git', 'muppet', 'idi0t', 'm0r0n',
   'retarded', 'dense', 'dum', 'oxygen', 'vandal',
 ]);
+/**
+ * Words that insult a person (from AFINN-165's −2 and below, and the nouns above): what "he is a …", a bare noun, or
+ * "you …" without an article must be. Other strongly negative AFINN words ("tired", "denied", "anxious", "dead")
+ * describe a state, not a person's worth: "he was tired" is no insult.
+ */
+const PERSON_INSULTS = new Set([
+  'idiot', 'idiots', 'moron', 'morons', 'loser', 'losers', 'liar', 'liars', 'coward', 'cowards', 'fool', 'fools', 'imbecile', 'jerk', 'bastard', 'scum',
+  'stupid', 'dumb', 'pathetic', 'worthless', 'useless', 'ugly', 'disgusting', 'retard', 'freak', 'bitch', 'asshole', 'dick', 'prick', 'hypocrite',
+  'traitor', 'thief', 'crook', 'racist', 'psycho', 'lunatic', 'maniac', 'ignorant', 'brainless', 'clueless', 'spineless', 'hateful', 'evil',
+  'incompetent', 'pervert', 'whore', 'slut', 'cunt', 'twat', 'douche', 'douchebag', 'sucker', 'failure', 'disgrace', 'pig', 'rat',
+]);
+
 /** Who a third-person insult can be said of ("he is a …", "this author is a …"); "the design is ugly" is criticism. */
 const PERSONS = new Set(['he', 'she', 'they', "he's", "she's", "they're", 'author', 'editor', 'admin', 'guy', 'man', 'woman', 'person', 'people', 'user', 'writer', 'who', 'him', 'her', 'mods', 'moderator', 'poster']);
 const HOSTILE_VERBS = new Set(['hate', 'despise', 'loathe', 'detest', 'hates', 'despises', 'loathes']);
@@ -83,7 +95,9 @@ export class HeuristicToxicityScorer implements TextScorer {
 
   static async open(): Promise<HeuristicToxicityScorer> {
     const { RegExpMatcher, englishDataset, englishRecommendedTransformers } = await import('obscenity');
-    const built = englishDataset.build();
+    // "negro" is in obscenity's English dataset; in the text Resect scores it is mostly a historical or place name
+    // (the Negro Leagues, Río Negro, Montenegro's neighbours), so it is left out.
+    const built = englishDataset.removePhrasesIf((p) => p.metadata?.originalWord === 'negro').build();
     const matcher = new RegExpMatcher({ ...built, ...englishRecommendedTransformers });
     const profanity = {
       hits: (text: string) => matcher.getAllMatches(text).map((m) => englishDataset.getPayloadWithPhraseMetadata(m).phraseMetadata?.originalWord ?? 'profanity'),
@@ -107,6 +121,11 @@ export class HeuristicToxicityScorer implements TextScorer {
   private insulting(w: string): boolean {
     if (HARM_VERBS.has(w) || HOSTILE_VERBS.has(w)) return false;
     return INSULT_NOUNS.has(w) || (this.afinn[w] ?? 0) <= -2;
+  }
+
+  /** A word that insults a person (PERSON_INSULTS, INSULT_NOUNS): not merely negative. */
+  private personInsult(w: string): boolean {
+    return !HARM_VERBS.has(w) && (INSULT_NOUNS.has(w) || PERSON_INSULTS.has(w));
   }
 
   /** Every hit in a text (see the file comment for the rules). */
@@ -159,6 +178,10 @@ export class HeuristicToxicityScorer implements TextScorer {
       if (j >= ws.length || negated) continue;
       const target = ws[j]!;
       if (!this.insulting(target)) continue;
+      // Any strongly negative word after "you are a/an/such a …" (a noun phrase); else it must insult a person
+      // ("you're anxious", "he was tired" are states, not insults).
+      const article = ws.slice(k + 1, j).some((x) => x === 'a' || x === 'an' || x === 'such');
+      if (!(second && article) && !this.personInsult(target)) continue;
       // A speaker about themselves ("I'm such an idiot", "I feel like a fool") is not insulting anyone.
       if (!second && ws.slice(Math.max(0, k - 3), k).some((p) => FIRST_PERSON.has(p))) continue;
       hits.push({ kind: 'insult', what: `${w} … ${target}`, weight: second ? 0.85 : 0.6 });
@@ -168,9 +191,10 @@ export class HeuristicToxicityScorer implements TextScorer {
     if (!hits.some((h) => h.kind === 'insult')) {
       for (let k = 0; k < ws.length; k++) {
         const w = ws[k]!;
-        if (!(INSULT_NOUNS.has(w) || (this.afinn[w] ?? 0) <= -3) || HARM_VERBS.has(w) || HOSTILE_VERBS.has(w)) continue;
+        if (!this.personInsult(w)) continue;
         if (negatedAt(k) || ws.slice(Math.max(0, k - 4), k).some((p) => FIRST_PERSON.has(p))) continue;
-        if (/^(what|typical|only|such|stupid|dumb|you)$/.test(ws[k - 1] ?? '') || /^(what|typical)$/.test(ws[k - 2] ?? '')) {
+        const before = ws[k - 1] ?? '';
+        if (/^(what|typical|only|such|you)$/.test(before) || this.personInsult(before) || /^(what|typical)$/.test(ws[k - 2] ?? '') || (ws[k + 1] === 'like' && SECOND_PERSON.has(ws[k + 2] ?? ''))) {
           hits.push({ kind: 'insult', what: w, weight: 0.6 });
           break;
         }
@@ -180,7 +204,7 @@ export class HeuristicToxicityScorer implements TextScorer {
     // A vocative insult closing the sentence: "Get lost, loser." "Grow a brain, dumbass."
     if (!hits.some((h) => h.kind === 'insult')) {
       const m = /,\s*(?:you\s+)?([\p{L}']+)\s*[.!?]*\s*$/u.exec(lower);
-      if (m && (INSULT_NOUNS.has(m[1]!) || (this.afinn[m[1]!] ?? 0) <= -3) && this.insulting(m[1]!)) hits.push({ kind: 'insult', what: m[1]!, weight: 0.7 });
+      if (m && this.personInsult(m[1]!)) hits.push({ kind: 'insult', what: m[1]!, weight: 0.7 });
     }
 
     // Hostility at "you": "I hate you", "I despise everything about you", "you make me sick", "nobody wants you".
