@@ -60,7 +60,8 @@ export function describeSaeFolder(id: string, dir: string): SaeRunInfo | null {
   const ev = summary?.eval ?? null;
   return {
     id,
-    name: str(summary?.name) ?? (method ? `${method} ${num(cfg?.d_sae) ?? num(startCfg?.latents) ?? ''}`.trim() : id),
+    // A trained run's chosen name; an imported or unfinished folder goes by its id (its method and size show beside it).
+    name: str(summary?.name) ?? id,
     dir,
     origin: summary ? 'trained' : cfg ? 'imported' : 'unfinished',
     method,

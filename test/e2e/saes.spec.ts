@@ -1,7 +1,7 @@
 /**
  * The SAEs area, the issue's acceptance test: train a small GBA SAE on the embedded default model's shipped corpus
  * (tiny sizes), watch its curves (loss, FVE, L0, dead, per-group rate against target) fill while it trains, pause and
- * resume it, see it finish with its evaluation and in the compare table; then build a latent atlas of it, open a
+ * resume it, see it finish with its evaluation and in the compare table; import an SAE Lens folder; then build a latent atlas of it, open a
  * latent's page (top contexts, bridge to experts) and find a latent by an example sentence. Screenshots for looking.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -82,6 +82,15 @@ async function trainAndBrowse(page: Page, server: Parameters<typeof openApp>[1])
   await expect(panel.getByTestId('sae-step')).toHaveText('1500 / 1500');
   await expect(panel.getByTestId('sae-eval')).toContainText('FVE');
   await snap(page, 'saes-finished');
+
+  // Import an SAE Lens folder: it joins the list.
+  const imp = page.getByRole('form', { name: 'Import' });
+  await imp.getByLabel('SAE folder').fill(path.resolve('test/fixtures/sae/saelens-topk'));
+  await imp.getByLabel('Imported SAE name').fill('lens-topk');
+  await imp.getByRole('button', { name: 'Import' }).click();
+  await expect(imp).toContainText('Imported', { timeout: 60_000 });
+  await expect(page.getByRole('list', { name: 'SAEs of this workspace' }).getByRole('button', { name: /lens-topk/ })).toBeVisible();
+  await page.getByRole('list', { name: 'SAEs of this workspace' }).getByRole('button', { name: /e2e-gba/ }).click();
 
   await page.getByRole('tab', { name: 'Compare' }).click();
   await expect(page.getByRole('table', { name: 'SAE runs compared' }).getByRole('row', { name: /e2e-gba/ })).toBeVisible();
