@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspectFolder } from '../../main/models/registry';
+import { openWeights } from '../../workers/engine/safetensors';
 import { parseMonetConfig } from '../../workers/models/monet/config';
 
 const FIXTURE = path.resolve(__dirname, '..', 'fixtures', 'monet-vd-tiny');
@@ -49,5 +50,23 @@ describe('config.json bounds are checked before anything proportional to them is
   it('the fixture itself still opens', async () => {
     const i = await inspectFolder(folderWith({}));
     expect(i.summary.layers).toBe(4);
+  });
+});
+
+describe('messages of broken weights say what is wrong, once', () => {
+  it('a 2^60 header length is printed exactly', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'resect-hostile-header-'));
+    const head = Buffer.alloc(16);
+    head.writeBigUInt64LE(2n ** 60n);
+    writeFileSync(path.join(dir, 'model.safetensors'), head);
+    await expect(openWeights(dir)).rejects.toThrow(/header length 1152921504606846976 is larger/);
+  });
+
+  it('a missing shard is named once, without "ENOENT: ENOENT:"', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'resect-hostile-shard-'));
+    writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: { w: 'model-00001-of-00002.safetensors' } }));
+    const err = (await openWeights(dir).catch((e: unknown) => e)) as Error;
+    expect(err.message).toContain('model-00001-of-00002.safetensors: the file does not exist');
+    expect(err.message).not.toMatch(/ENOENT: ENOENT/);
   });
 });

@@ -195,7 +195,10 @@ export function parseHeader(file: string, headerBytes: Uint8Array, dataSize: num
 function wrapUnexpected(file: string, e: unknown, tensor?: string): SafetensorsError {
   if (e instanceof SafetensorsError) return e;
   const err = e as NodeJS.ErrnoException;
-  return new SafetensorsError(file, err?.code ? `${err.code}: ${err.message}` : String(err?.message ?? e), tensor, { cause: e });
+  // Node's messages already start with the code ("ENOENT: no such file…"): say it once, and plainly for a missing file.
+  const message = String(err?.message ?? e);
+  const reason = err?.code === 'ENOENT' ? 'the file does not exist' : err?.code && !message.startsWith(err.code) ? `${err.code}: ${message}` : message;
+  return new SafetensorsError(file, reason, tensor, { cause: e });
 }
 
 /** Open a safetensors file from any byte source; the source is closed on failure. */
@@ -206,14 +209,14 @@ export async function openSource(source: ByteSource): Promise<SafetensorsHandle>
     if (source.size < 8) throw new SafetensorsError(file, `file has ${source.size} bytes, fewer than the 8-byte header length`);
     const prefix = await source.read(0, 8);
     const dv = new DataView(prefix.buffer);
-    const lo = dv.getUint32(0, true);
-    const hi = dv.getUint32(4, true);
-    const headerLength = hi * 2 ** 32 + lo;
+    // Exact as a bigint for messages (a float prints 2^60 as 1152921504606847000); compared as a number.
+    const exactLength = dv.getBigUint64(0, true);
+    const headerLength = Number(exactLength);
     if (headerLength > MAX_HEADER_BYTES) {
-      throw new SafetensorsError(file, `header length ${headerLength} is larger than the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
+      throw new SafetensorsError(file, `header length ${exactLength} is larger than the ${MAX_HEADER_BYTES}-byte limit (not a safetensors file?)`);
     }
     if (headerLength > source.size - 8) {
-      throw new SafetensorsError(file, `header length ${headerLength} exceeds the file's ${source.size - 8} bytes after the length (truncated or not a safetensors file?)`);
+      throw new SafetensorsError(file, `header length ${exactLength} exceeds the file's ${source.size - 8} bytes after the length (truncated or not a safetensors file?)`);
     }
     if (headerLength < 2) throw new SafetensorsError(file, `header length ${headerLength} is too small for a JSON object`);
     const header = parseHeader(file, await source.read(8, headerLength), source.size - 8 - headerLength);
