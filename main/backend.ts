@@ -136,10 +136,6 @@ export class Backend {
     ws.jobs.failUnfinished('The backend restarted while the job was queued or running');
     this.workspace = ws;
     this.info = { path: ws.dir, ok: true, error: null };
-    // Expand the default model's shipped atlas in the background (a few seconds, once per workspace); atlas.list waits.
-    void ensureShippedAtlas(ws.dir).then((r) => {
-      if (r.state === 'failed') process.stderr.write(`resect: the shipped atlas could not be installed: ${r.error}\n`);
-    });
     this.scheduler = new JobScheduler({
       workspace: ws,
       launcher: this.opts.launcher,
@@ -147,6 +143,12 @@ export class Backend {
       emit: (event, data) => this.emit(event, data),
       settings: () => ws.getSettings(),
       ...(this.opts.cancelGraceMs !== undefined ? { cancelGraceMs: this.opts.cancelGraceMs } : {}),
+    });
+    // Expand the default model's shipped atlas in the background, once per workspace: its statistics here (seconds;
+    // atlas.list waits), its top contexts as the atlas.contexts job (in a worker, off this event loop).
+    const scheduler = this.scheduler;
+    void ensureShippedAtlas(ws.dir, process.env, (atlas) => scheduler.start('atlas.contexts', { atlas })).then((r) => {
+      if (r.state === 'failed') process.stderr.write(`resect: the shipped atlas could not be installed: ${r.error}\n`);
     });
   }
 }

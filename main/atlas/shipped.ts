@@ -43,11 +43,18 @@ export async function weightsDigest(modelDir: string): Promise<string> {
 
 const running = new Map<string, Promise<ShippedAtlasState>>();
 
+/**
+ * Starts the contexts step as the `atlas.contexts` job (workers/jobs/atlas-contexts.ts): the backend passes its
+ * scheduler's start so that the SQLite work runs in a worker, off the event loop that serves the UI. Without one
+ * (tests, tools) the step runs here.
+ */
+export type StartContextsJob = (atlasId: string) => void;
+
 /** Expands the shipped atlas into `<workspace>/atlases/default` unless this workspace already had it. One run per workspace. */
-export function ensureShippedAtlas(workspaceDir: string, env: NodeJS.ProcessEnv = process.env): Promise<ShippedAtlasState> {
+export function ensureShippedAtlas(workspaceDir: string, env: NodeJS.ProcessEnv = process.env, startJob?: StartContextsJob): Promise<ShippedAtlasState> {
   let p = running.get(workspaceDir);
   if (!p) {
-    p = install(workspaceDir, env).catch((e: unknown) => ({ state: 'failed' as const, error: (e as Error).message }));
+    p = install(workspaceDir, env, startJob).catch((e: unknown) => ({ state: 'failed' as const, error: (e as Error).message }));
     running.set(workspaceDir, p);
   }
   return p;
@@ -55,7 +62,7 @@ export function ensureShippedAtlas(workspaceDir: string, env: NodeJS.ProcessEnv 
 
 const contextRuns = new Map<string, Promise<void>>();
 
-/** The background write of the shipped atlas's contexts in this workspace, if one was started (tests await it). */
+/** The in-process write of the shipped atlas's contexts in this workspace (no job given), if started (tests await it). */
 export function shippedContexts(workspaceDir: string): Promise<void> | null {
   return contextRuns.get(workspaceDir) ?? null;
 }
@@ -64,21 +71,25 @@ export function shippedContexts(workspaceDir: string): Promise<void> | null {
  * The slow half — top contexts and their full-text index — runs after the statistics are in place, so the atlas is
  * listed and the map, lists and the skew rule work within seconds; expert pages gain their contexts when it ends.
  */
-function writeContextsLater(workspaceDir: string, pack: string, out: string): void {
+function writeContextsLater(workspaceDir: string, pack: string, out: string, startJob?: StartContextsJob): void {
+  if (startJob) {
+    startJob(SHIPPED_ATLAS_ID);
+    return;
+  }
   const run = expandContexts(pack, out).catch((e: unknown) => {
     process.stderr.write(`resect: the shipped atlas's top contexts could not be written: ${(e as Error).message}\n`);
   });
   contextRuns.set(workspaceDir, run);
 }
 
-async function install(workspaceDir: string, env: NodeJS.ProcessEnv): Promise<ShippedAtlasState> {
+async function install(workspaceDir: string, env: NodeJS.ProcessEnv, startJob?: StartContextsJob): Promise<ShippedAtlasState> {
   const root = path.join(workspaceDir, 'atlases');
   const marker = path.join(root, MARKER);
   const out = path.join(root, SHIPPED_ATLAS_ID);
   if (existsSync(path.join(out, 'meta.json'))) {
     // Expanded before, but the process ended while its contexts were being written: finish them.
     const pack = shippedAtlasPack(env);
-    if (pack && existsSync(marker) && !existsSync(path.join(out, 'contexts.sqlite'))) writeContextsLater(workspaceDir, pack, out);
+    if (pack && existsSync(marker) && !existsSync(path.join(out, 'contexts.sqlite'))) writeContextsLater(workspaceDir, pack, out, startJob);
     return { state: 'present' };
   }
   if (existsSync(marker)) return { state: 'declined' }; // installed once, then deleted by the user
@@ -92,7 +103,7 @@ async function install(workspaceDir: string, env: NodeJS.ProcessEnv): Promise<Sh
   const corpus = shippedCorpus(env);
   const dataPath = meta.data.path && corpus ? [corpus.train, corpus.heldout].find((f) => f && path.basename(f) === meta.data.path) ?? null : null;
   await expandAtlas(pack, out, { modelDir: model, dataPath, id: SHIPPED_ATLAS_ID, contexts: 'later' });
-  writeContextsLater(workspaceDir, pack, out);
+  writeContextsLater(workspaceDir, pack, out, startJob);
   writeFileSync(marker, JSON.stringify({ id: SHIPPED_ATLAS_ID, pack: path.basename(pack), modelDigest: meta.compact.modelDigest ?? null, installedAt: Date.now() }));
   return { state: 'installed', id: SHIPPED_ATLAS_ID, ms: performance.now() - t0 };
 }

@@ -12,6 +12,7 @@ import { monetRouteJob } from './monet-route';
 import { monetTrainJob } from './monet-train';
 import { resectionEvaluateJob, resectionExperimentJob, resectionExportJob } from './resection';
 import { atlasBuildJob } from './atlas-build';
+import { atlasContextsJob } from './atlas-contexts';
 import { saeTrainJob } from './sae-train';
 import { saeSyntheticJob } from './sae-synthetic';
 import { saeCaptureJob, saeEncodeJob, saeEvalJob, saeImportActivationsJob, saeImportJob } from './sae-tools';
@@ -30,6 +31,7 @@ export const jobRegistry: Record<string, JobDefinition> = {
   'resection.experiment': resectionExperimentJob,
   'resection.export': resectionExportJob,
   'atlas.build': atlasBuildJob,
+  'atlas.contexts': atlasContextsJob,
   'sae.train': saeTrainJob,
   'sae.synthetic': saeSyntheticJob,
   'sae.capture': saeCaptureJob,

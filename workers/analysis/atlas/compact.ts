@@ -156,11 +156,14 @@ export async function packAtlas(fullDir: string, packDir: string, o: { contextsP
  * Writes contexts.sqlite of an expanded pack: the kept top contexts and their occurrences, then the indexes and the
  * full-text index. Into a temporary file renamed into place, so a reader sees the whole file or none.
  */
-export async function expandContexts(packDir: string, atlasDir: string): Promise<void> {
-  await writeContextsDb(packDir, path.join(atlasDir, 'contexts.sqlite'));
+export async function expandContexts(packDir: string, atlasDir: string, onProgress?: ContextsProgress): Promise<void> {
+  await writeContextsDb(packDir, path.join(atlasDir, 'contexts.sqlite'), undefined, onProgress);
 }
 
-async function writeContextsDb(packDir: string, file: string, statsBytes?: Buffer): Promise<void> {
+/** Rows written of all rows (occurrences, then top entries, then one for the indexes), and the step. */
+export type ContextsProgress = (done: number, total: number, what: string) => void;
+
+async function writeContextsDb(packDir: string, file: string, statsBytes?: Buffer, onProgress?: ContextsProgress): Promise<void> {
   const bytes = statsBytes ?? brotliDecompressSync(await readFile(path.join(packDir, 'stats.safetensors.br')));
   const h = await openSafetensorsSource(new MemorySource('stats.safetensors', new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
   let top: { grp: Int8Array; expert: Int32Array; rank: Int8Array; score: Float32Array; occ: Int32Array };
@@ -183,13 +186,22 @@ async function writeContextsDb(packDir: string, file: string, statsBytes?: Buffe
     db.exec(CONTEXTS_TABLES);
     const insOcc = db.prepare(INSERT_OCC);
     const insTop = db.prepare(INSERT_TOP);
+    // The index build costs about as much as the rows: counted as as many units as the occurrences it indexes.
+    const total = 2 * occ.sample.length + top.grp.length;
+    const every = 20_000;
     db.transaction(() => {
       for (let k = 0; k < occ.sample.length; k++) {
         insOcc.run(k + 1, occ.sample[k], occ.ref[k], occ.pos[k], occ.domains[occ.domain[k]!], occ.left[k], occ.token[k], occ.right[k], occ.tokenId[k]);
+        if (k % every === 0) onProgress?.(k, total, 'contexts');
       }
-      for (let k = 0; k < top.grp.length; k++) insTop.run(top.grp[k], top.expert[k], top.rank[k], top.score[k], top.occ[k]! + 1);
+      for (let k = 0; k < top.grp.length; k++) {
+        insTop.run(top.grp[k], top.expert[k], top.rank[k], top.score[k], top.occ[k]! + 1);
+        if (k % every === 0) onProgress?.(occ.sample.length + k, total, 'top entries');
+      }
     })();
+    onProgress?.(occ.sample.length + top.grp.length, total, 'search index');
     db.exec(CONTEXTS_INDEXES);
+    onProgress?.(total, total, 'done');
   } catch (e) {
     db.close();
     rmSync(tmp, { force: true });
