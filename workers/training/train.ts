@@ -125,7 +125,12 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
     data: o.data, heldout: o.heldout, tok, tokKey, seqLen: hyper.seqLen, seed: hyper.seed, valFraction: hyper.valFraction, cacheDir: o.out,
     domainBalance: hyper.domainBalance ?? null,
   });
-  say(`data: ${data.trainTokens.toLocaleString('en-US')} training tokens in ${data.train.nSeqs} sequences of ${hyper.seqLen} from ${data.source}; validation: ${[...data.val].map(([d, s]) => `${d} ${s.length}`).join(', ')} tokens (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  // No domain with two documents (one unlabelled text file) leaves nothing to hold out: say so, and skip evaluations.
+  const validation = [...data.val].filter(([, s]) => s.length > 1);
+  const valText = validation.length
+    ? `validation: ${validation.map(([d, s]) => `${d || '(unlabelled)'} ${s.length.toLocaleString('en-US')}`).join(', ')} tokens`
+    : 'validation: none (no domain has two documents to hold one out; pass --heldout FILE for per-domain validation)';
+  say(`data: ${data.trainTokens.toLocaleString('en-US')} training tokens in ${data.train.nSeqs} sequences of ${hyper.seqLen} from ${data.source}; ${valText} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
   if (data.trainShares) say(`domain balance ${hyper.domainBalance}: ${[...data.trainShares].map(([d, x]) => `${d} ${(x * 100).toFixed(1)}%`).join(', ')} of sequences`);
 
@@ -258,10 +263,10 @@ export async function train(o: TrainOptions): Promise<TrainResult> {
       say(`step ${stepNo}/${totalSteps} loss ${r.loss.toFixed(4)} ce ${rec.ce.toFixed(4)} unif ${rec.unif.toFixed(3)} amb ${rec.amb.toFixed(3)} sel ${rec.sel.toFixed(2)} lr ${lr.toExponential(2)} gnorm ${r.gradNorm.toFixed(3)} | ${tps.toFixed(0)} tok/s, ${ms.toFixed(0)} ms/step | ETA ${fmtDuration(rec.etaMs)}`);
     }
     if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${stepNo}; stopping (last checkpoint kept)`);
-    if (hyper.evalEvery > 0 && stepNo % hyper.evalEvery === 0 && stepNo < totalSteps) await evaluate(hyper.evalSeqs);
+    if (validation.length && hyper.evalEvery > 0 && stepNo % hyper.evalEvery === 0 && stepNo < totalSteps) await evaluate(hyper.evalSeqs);
     if (hyper.checkpointEvery > 0 && stepNo % hyper.checkpointEvery === 0 && stepNo < totalSteps) await save('periodic');
   }
-  if (outcome === 'finished') await evaluate(hyper.evalSeqs);
+  if (outcome === 'finished' && validation.length) await evaluate(hyper.evalSeqs);
   await save(outcome === 'finished' ? 'final' : outcome);
   record({ type: 'end', outcome, step: stepNo, time: new Date().toISOString() });
   await evalC.dispose().catch(() => {});
