@@ -202,8 +202,13 @@ describe('two drops 100 ms apart (issue 16)', () => {
     expect(doneA.error).toBeNull();
     expect(doneA.state).toBe('succeeded');
     expect(doneB.state).toBe('succeeded');
-    const names = (await c.call<{ name: string }[]>('datasets.list')).map((d) => d.name);
-    expect(names).toEqual(expect.arrayContaining(['first', 'second']));
+    const list = await c.call<{ id: number; name: string; samples: number }[]>('datasets.list');
+    expect(list.map((d) => d.name)).toEqual(expect.arrayContaining(['first', 'second']));
+    // The built backend's reader threads answer the heavy reads (counts, histograms) too.
+    const first = list.find((d) => d.name === 'first')!;
+    expect(await c.call('datasets.count', { datasetId: first.id })).toEqual({ count: first.samples });
+    const h = await c.call<{ counts: number[] }>('datasets.histogram', { datasetId: first.id, bins: 5 });
+    expect(h.counts.reduce((x, y) => x + y, 0)).toBe(first.samples);
     // The first batch, discarded while in use, is removed once its import has ended; the second stays until discarded.
     const uploads = path.join(workspace, 'tmp', 'uploads');
     expect(existsSync(path.join(uploads, a.id))).toBe(false);
