@@ -107,4 +107,18 @@ describe('trainSae', () => {
       for (let j = 0; j < D; j++) expect(weights.W_dec[m * D + j]).toBeCloseTo(state!.scale[m]! * weights.W_enc[j * 24 + m]!, 5);
     }
   });
+
+  it('is scale invariant with dataset normalization: inputs × 5 train the same SAE (spec §5.9 test 4)', async () => {
+    const base = source();
+    const scaled = new MemoryActivationSource(base.data.map((v) => v * 5), D);
+    const a = await trainSae({ ...gba, steps: 40 }, base);
+    const b = await trainSae({ ...gba, steps: 40 }, scaled);
+    expect(b.sae.config.normalization.scale).toBeCloseTo(a.sae.config.normalization.scale / 5, 6);
+    const maxDiff = (x: Float32Array, y: Float32Array): number => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i]!)), 0);
+    expect(maxDiff(a.sae.weights.W_enc, b.sae.weights.W_enc)).toBeLessThan(1e-3);
+    expect(maxDiff(a.sae.gba!.bias, b.sae.gba!.bias)).toBeLessThan(1e-3);
+    // Without normalization the same inputs × 5 give other biases (the clamp assumes ‖x‖ ≈ 1, spec §5.3).
+    const raw = await trainSae({ ...gba, steps: 40, normalize: 'none' }, scaled);
+    expect(maxDiff(a.sae.gba!.bias, raw.sae.gba!.bias)).toBeGreaterThan(1e-2);
+  });
 });
