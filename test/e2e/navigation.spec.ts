@@ -11,9 +11,9 @@ test('navigation reaches every area by role and name', async ({ page, server }) 
     await expect(nav.getByRole('link', { name: area, exact: true })).toHaveAttribute('aria-current', 'page');
     await expect(page).toHaveTitle(`${area} — Resect`);
   }
-  // Areas whose features come later say so, in words.
+  // The SAEs area (no longer a placeholder) opens on its training form.
   await nav.getByRole('link', { name: 'SAEs', exact: true }).click();
-  await expect(page.getByRole('heading', { name: 'What will appear here' })).toBeVisible();
+  await expect(page.getByRole('form', { name: 'Train an SAE' })).toBeVisible();
 });
 
 test('areas are reachable with the keyboard and focus is visible', async ({ page, server }) => {
