@@ -115,10 +115,23 @@ describe('activation cache', () => {
     expect(m.stats!.clipped).toBe(values.filter((v) => Math.abs(v) > 65504).length);
   });
 
-  it('an unfinished cache is refused as a source', async () => {
-    const w = new ActivationCacheWriter(path.join(tmp, 'c2'), { key: 'k', source: {}, description: '', hook, excludeBos: true, dIn: d }, 8);
+  it('a cache being written is invisible until finished; an aborted one leaves nothing', async () => {
+    const dir2 = path.join(tmp, 'c2');
+    const w = new ActivationCacheWriter(dir2, { key: 'k', source: {}, description: '', hook, excludeBos: true, dIn: d }, 8);
     await w.append(data.subarray(0, 20 * d));
-    expect(() => ActivationCache.open(path.join(tmp, 'c2'))).toThrow(/incomplete/);
+    expect(() => ActivationCache.open(dir2)).toThrow(/not an activation cache/);
+    expect(readdirSync(tmp).filter((f) => f.startsWith('c2.partial-')).length).toBe(1);
+    w.abort();
+    expect(readdirSync(tmp).filter((f) => f.startsWith('c2'))).toEqual([]);
+    // Two writers of the same key: the first to finish publishes, the second keeps it.
+    const a = new ActivationCacheWriter(dir2, { key: 'k', source: {}, description: 'a', hook, excludeBos: true, dIn: d }, 8);
+    const b = new ActivationCacheWriter(dir2, { key: 'k', source: {}, description: 'b', hook, excludeBos: true, dIn: d }, 8);
+    await a.append(data.subarray(0, 20 * d));
+    await b.append(data.subarray(0, 30 * d));
+    await a.finish();
+    expect((await b.finish()).description).toBe('a');
+    expect(ActivationCache.open(dir2).numTokens).toBe(20);
+    expect(readdirSync(tmp).filter((f) => f.startsWith('c2'))).toEqual(['c2']);
   });
 });
 

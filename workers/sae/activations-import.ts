@@ -100,14 +100,19 @@ export async function importActivations(o: ImportActivationsOptions, outDir: str
       hook: hookFromName(o.model ?? 'external', o.hookName ?? null), excludeBos: o.excludeBos ?? true, dIn: r.cols,
     });
     const step = Math.max(1, o.rowsPerRead ?? 8192);
-    for (let s = 0; s < r.rows; s += step) {
-      o.signal?.throwIfAborted();
-      const rows = await r.read(s, Math.min(step, r.rows - s));
-      for (const v of rows) if (!Number.isFinite(v)) throw new Error(`${o.file}: row block at ${s} holds a non-finite value`);
-      await writer.append(rows);
-      o.onProgress?.(Math.min(r.rows, s + step), r.rows);
+    try {
+      for (let s = 0; s < r.rows; s += step) {
+        o.signal?.throwIfAborted();
+        const rows = await r.read(s, Math.min(step, r.rows - s));
+        for (const v of rows) if (!Number.isFinite(v)) throw new Error(`${o.file}: row block at ${s} holds a non-finite value`);
+        await writer.append(rows);
+        o.onProgress?.(Math.min(r.rows, s + step), r.rows);
+      }
+      return await writer.finish(0, o.signal);
+    } catch (e) {
+      writer.abort();
+      throw e;
     }
-    return await writer.finish(0, o.signal);
   } finally {
     await r.close();
   }

@@ -134,15 +134,20 @@ export async function captureActivations(o: CaptureOptions): Promise<CacheManife
   const started = performance.now();
   let samples = 0;
   const name = hookName(o.hook);
-  for await (const batch of tokenBatches(o.model, o.tokenizer, o.samples, o)) {
-    o.signal?.throwIfAborted();
-    const out = await o.model.forward({ ids: batch.ids, attention: batch.attention, batch: batch.batch, time: batch.time, hooks: [o.hook], logits: 'none', lastLayer: o.hook.layer });
-    await writer.append(out.hooks!.get(name)!, batch.keep);
-    samples = batch.samples;
-    const seconds = (performance.now() - started) / 1000;
-    o.onProgress?.({ tokens: writer.tokens, samples, tokensPerSecond: seconds > 0 ? writer.tokens / seconds : 0 });
+  try {
+    for await (const batch of tokenBatches(o.model, o.tokenizer, o.samples, o)) {
+      o.signal?.throwIfAborted();
+      const out = await o.model.forward({ ids: batch.ids, attention: batch.attention, batch: batch.batch, time: batch.time, hooks: [o.hook], logits: 'none', lastLayer: o.hook.layer });
+      await writer.append(out.hooks!.get(name)!, batch.keep);
+      samples = batch.samples;
+      const seconds = (performance.now() - started) / 1000;
+      o.onProgress?.({ tokens: writer.tokens, samples, tokensPerSecond: seconds > 0 ? writer.tokens / seconds : 0 });
+    }
+    return await writer.finish(samples, o.signal);
+  } catch (e) {
+    writer.abort();
+    throw e;
   }
-  return writer.finish(samples, o.signal);
 }
 
 export interface EnsureCacheOptions extends Omit<BatchingOptions, 'context'> {

@@ -13,8 +13,8 @@
  * tokens of a pool that do not fill a last batch are left out of that epoch (another seed leaves out others), which
  * makes the batch sequence a pure function of (seed, batchSize) and lets `startBatch` skip whole pools unread.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { float16BitsToFloat32, float32ToFloat16Bit, openSafetensors, writeSafetensors } from '../engine/safetensors';
 import { writeJsonAtomic } from './io/json';
@@ -81,6 +81,14 @@ export function readManifest(dir: string): CacheManifest {
   return m;
 }
 
+function readManifestOrNull(dir: string): CacheManifest | null {
+  try {
+    return readManifest(dir);
+  } catch {
+    return null;
+  }
+}
+
 /** Complete caches under `root`, newest first (damaged or unfinished ones are skipped). */
 export function listCaches(root: string): (CacheManifest & { dir: string })[] {
   if (!existsSync(root)) return [];
@@ -97,7 +105,11 @@ export function listCaches(root: string): (CacheManifest & { dir: string })[] {
   return out.sort((a, b) => b.createdAt - a.createdAt);
 }
 
-/** Appends rows to a cache folder chunk by chunk; `finish()` computes the statistics and marks it complete. */
+/**
+ * Appends rows to a cache chunk by chunk, in a private folder beside `dir` (`<dir>.partial-…`); `finish()` computes the
+ * statistics, marks the manifest complete and renames the folder to `dir`, so a reader never sees a cache being
+ * written and two captures of the same key cannot mix their chunks. `abort()` removes the private folder.
+ */
 export class ActivationCacheWriter {
   private readonly chunkTokens: number;
   private buffer: Uint16Array;
@@ -109,6 +121,8 @@ export class ActivationCacheWriter {
   private maxAbs = 0;
   private clipped = 0;
   private readonly started = Date.now();
+  /** Where chunks go until `finish()` publishes them as `dir`. */
+  private readonly work: string;
 
   constructor(
     readonly dir: string,
@@ -120,9 +134,13 @@ export class ActivationCacheWriter {
     this.chunkTokens = chunkTokens ?? Math.max(64, Math.floor(CHUNK_BYTES / (2 * d)));
     this.buffer = new Uint16Array(this.chunkTokens * d);
     this.sum = new Float64Array(d);
-    // A previous, unfinished capture into this folder is discarded: its chunks do not describe this one.
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
+    this.work = `${dir}.partial-${process.pid}-${randomBytes(4).toString('hex')}`;
+    mkdirSync(this.work, { recursive: true });
+  }
+
+  /** Drops what was written (a cancelled or failed capture). */
+  abort(): void {
+    rmSync(this.work, { recursive: true, force: true });
   }
 
   get tokens(): number { return this.numTokens; }
@@ -175,10 +193,10 @@ export class ActivationCacheWriter {
     const d = this.meta.dIn;
     const file = `chunk-${String(this.chunks.length).padStart(6, '0')}.safetensors`;
     const data = this.buffer.subarray(0, this.filled * d);
-    await writeSafetensors(path.join(this.dir, file), [{ name: TENSOR, dtype: 'F16', shape: [this.filled, d], data }], { metadata: { hook: this.meta.hook.name } });
+    await writeSafetensors(path.join(this.work, file), [{ name: TENSOR, dtype: 'F16', shape: [this.filled, d], data }], { metadata: { hook: this.meta.hook.name } });
     this.chunks.push({ file, tokens: this.filled });
     this.filled = 0;
-    await writeJsonAtomic(path.join(this.dir, 'manifest.json'), this.manifest(false, 0, null));
+    await writeJsonAtomic(path.join(this.work, 'manifest.json'), this.manifest(false, 0, null));
   }
 
   private manifest(complete: boolean, samples: number, stats: CacheStats | null): CacheManifest {
@@ -199,7 +217,7 @@ export class ActivationCacheWriter {
     let centered = 0;
     for (const c of this.chunks) {
       signal?.throwIfAborted();
-      const x = await readChunkBits(this.dir, c.file);
+      const x = await readChunkBits(this.work, c.file);
       for (let r = 0; r < c.tokens; r++) {
         let s = 0;
         for (let j = 0, at = r * d; j < d; j++) {
@@ -211,7 +229,20 @@ export class ActivationCacheWriter {
     }
     const stats: CacheStats = { mean: Array.from(mean), meanNorm: this.normSum / this.numTokens, meanCenteredNorm: centered / this.numTokens, maxAbs: this.maxAbs, clipped: this.clipped };
     const m = this.manifest(true, samples, stats);
-    await writeJsonAtomic(path.join(this.dir, 'manifest.json'), m);
+    await writeJsonAtomic(path.join(this.work, 'manifest.json'), m);
+    // Publish: replace an unfinished or stale folder of the same key; if another capture published first, keep its.
+    try {
+      if (existsSync(this.dir) && readManifestOrNull(this.dir)?.complete) {
+        this.abort();
+        return readManifest(this.dir);
+      }
+      rmSync(this.dir, { recursive: true, force: true });
+      renameSync(this.work, this.dir);
+    } catch (e) {
+      if (!readManifestOrNull(this.dir)?.complete) throw e;
+      this.abort();
+      return readManifest(this.dir);
+    }
     return m;
   }
 }
