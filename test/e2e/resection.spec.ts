@@ -92,6 +92,10 @@ test('choose a domain\'s experts from an atlas, apply them as an edit, measure b
   await expect(table.getByRole('row', { name: /^code/ })).toBeVisible();
   await expect(table.getByRole('row', { name: /^prose/ })).toBeVisible();
   await expect(table.getByRole('row', { name: /ΔTarget/ })).toContainText('%');
+  // Intervals beside each change; the tiny corpus is under the 6,000-token budget, and the panel says so loudly.
+  await expect(table.getByRole('row', { name: /^code/ })).toContainText('…');
+  await expect(page.getByTestId('evaluation-warnings')).toContainText(/code \(the target\) has only \d+ tokens, under the budget of 6,000/);
+  await expect(page.getByTestId('evaluation-draw')).toContainText('6,000 tokens per domain');
   await expect(page.locator('.chart svg')).toBeVisible();
   await expect(page.getByText('before', { exact: true })).toBeVisible();
   await snap(page, 'resection-evaluated');
@@ -183,7 +187,7 @@ test('run the paper\'s domain-masking experiment: per-domain table, verdict and 
   await expect(page.getByLabel('Model', { exact: true })).toHaveValue(added.path);
   const panel = page.getByRole('region', { name: 'Domain-masking experiment' });
   await panel.getByLabel(/^Labelled text/).fill(data);
-  await panel.getByLabel('Evaluated per domain').fill('2');
+  await panel.getByLabel('Tokens per domain').fill('100');
   await panel.getByRole('button', { name: 'Run experiment' }).click();
 
   const table = panel.getByRole('table', { name: /Perplexity after removing each domain's experts/ });
@@ -200,6 +204,8 @@ test('run the paper\'s domain-masking experiment: per-domain table, verdict and 
   await expect(panel.getByTestId('experiment-summary')).toContainText(`${r.summary.passing.length} of 2 domains`);
   const points = panel.getByTestId('selectivity-point');
   await expect(points).toHaveCount(2);
+  await expect(panel.locator('[data-testid="selectivity-point"] line.err')).toHaveCount(4); // 95% intervals, both axes
+  await expect(panel.getByTestId('experiment-summary')).toContainText(/\(95% CI \d+–\d+\).*Median ratio/);
   await expect(panel.locator('[data-testid="selectivity-point"].pass')).toHaveCount(r.summary.passing.length);
   await expect(panel.getByRole('img', { name: 'Selectivity per domain' })).toBeVisible();
   // Copy as Markdown: the same figures, pasteable into notes.
@@ -207,7 +213,7 @@ test('run the paper\'s domain-masking experiment: per-domain table, verdict and 
   await panel.getByRole('button', { name: 'Copy as Markdown' }).click();
   await expect(panel.getByRole('button', { name: 'Copied' })).toBeVisible();
   const md = await page.evaluate(() => navigator.clipboard.readText());
-  expect(md).toContain('| Domain | Experts | ppl before | ppl after | ΔTarget | ΔOthers | Ratio | Most hit other |');
+  expect(md).toContain('| Domain | Experts | Tokens | ppl before | ppl after | ΔTarget | 95% CI | ΔOthers | 95% CI | Ratio | 95% CI | Pass | Most hit other |');
   expect(md).toMatch(new RegExp(`\\| code \\| ${r.domains.code!.experts_removed} \\|`));
   expect(md).toContain(`${r.summary.passing.length} of 2 domains`);
   await panel.getByText(/Experts per domain and routing group/).click();
