@@ -9,7 +9,6 @@
  * code is evaluated from this file's text (no separate bundle entry) and loads better-sqlite3 from the path the main
  * thread resolved, so it works from the sources, the CLI bundle and the packaged app alike.
  */
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 export interface ReadQuery {
@@ -52,9 +51,10 @@ interface Slot {
 }
 
 function driverPath(): string {
-  // In the CLI bundle `require` is the banner's createRequire; under the sources, import.meta.url is this file.
-  const req = typeof require === 'function' ? require : createRequire(import.meta.url);
-  return req.resolve('better-sqlite3');
+  // Every way the backend runs has a `require`: the CLI bundle's banner (createRequire), the Electron bundle (CommonJS)
+  // and the test runner. (No import.meta here: the CommonJS bundle cannot carry it.)
+  if (typeof require !== 'function') throw new Error('the database reader threads need require() to find better-sqlite3');
+  return require.resolve('better-sqlite3');
 }
 
 export class ReadPool {
