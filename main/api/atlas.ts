@@ -127,7 +127,14 @@ export const atlasHandlers = {
     if (data.kind === 'jsonl' && !existsSync(data.path)) throw new ApiError('invalid_params', `Not found: ${data.path}`, { path: data.path });
     const id = p.id ?? `atlas-${new Date().toISOString().slice(0, 10)}-${Math.random().toString(16).slice(2, 10)}`;
     if (!p.out) atlasDir(b, id); // refuses an id that would name anything but a folder under atlases/
-    const job = scheduler.start('atlas.build', { ...p, model, data, id });
+    // A latent atlas: an SAE id of the workspace (saes/<id>), else a folder on this machine; checked before the job.
+    let sae: string | undefined;
+    if (p.sae !== undefined) {
+      const inWorkspace = isFolderId(p.sae) ? path.join(b.requireWorkspace().artifactDir('saes'), p.sae) : null;
+      sae = inWorkspace && existsSync(inWorkspace) ? inWorkspace : resolveUserPath(p.sae);
+      if (!existsSync(sae)) throw new ApiError('invalid_params', `No SAE ${p.sae} in this workspace, and no such folder: ${sae}`, { path: sae });
+    }
+    const job = scheduler.start('atlas.build', { ...p, model, data, id, ...(sae ? { sae } : {}) });
     return { jobId: job.id, atlas: id };
   },
 
