@@ -225,6 +225,19 @@ export const ModelInfo = z.object({
   summary: ModelSummary.nullable(),
   error: z.string().nullable(),
   tokenizer: z.enum(['tokenizer.json', 'tokenizer.model']).nullable(),
+  /**
+   * The memory the model takes once opened, estimated from the headers before opening (workers/models/monet/memory.ts),
+   * against what the backend's machine has available now; `message` says what to do when it will not fit. Null when
+   * the folder cannot be inspected.
+   */
+  memory: z.object({
+    dtypeInUse: z.string(),
+    weightBytes: z.number(),
+    peakBytes: z.number(),
+    availableBytes: z.number(),
+    fits: z.boolean(),
+    message: z.string().nullable(),
+  }).nullable().default(null),
   /** Labelled text shipped with the model (the embedded default model's corpus), for evaluations; else null. */
   corpus: z.object({ heldout: z.string(), train: z.string().nullable() }).nullable(),
   /**

@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { MonetModel } from '../../workers/models/monet/model';
 import { parseDevice } from '../../workers/models/monet/session';
 import { hasRecipe, RECIPE_FILE } from '../../workers/models/monet/recipe';
+import { assertModelFits } from '../../workers/models/monet/memory';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,6 +43,7 @@ export function withDeviceOptions(cmd: Command): Command {
 export async function loadModelForCli(dir: string, o: DeviceOpts): Promise<MonetModel> {
   const threads = o.threads === undefined ? undefined : Number(o.threads);
   if (threads !== undefined && !(Number.isInteger(threads) && threads >= 1)) throw new Error(`--threads must be a positive integer, got ${o.threads}`);
+  await assertModelFits(dir); // a model too large for this machine: the reason and the options, not an OOM crash
   const model = await MonetModel.load(dir, {
     provider: parseDevice(o.device),
     ...(threads ? { intraOpThreads: threads } : {}),

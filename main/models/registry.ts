@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { ApiError, type ModelDetails, type ModelInfo, type ModelSummary, type ShippedCorpus } from '../../common/api';
 import { atomicWrite } from '../workspace/atomic';
 import { resolveUserPath } from '../workspace/paths';
+import { availableMemory, estimateOpenMemory, tooLargeMessage } from '../../workers/models/monet/memory';
 
 export const DEFAULT_MODEL_ID = 'default';
 export const DEFAULT_MODEL_NAME = 'Default model';
@@ -75,6 +76,12 @@ export function shippedCorpus(env: NodeJS.ProcessEnv = process.env): ShippedCorp
 /** The default model's folder when one with a config.json exists, else null. */
 export function defaultModelDir(env: NodeJS.ProcessEnv = process.env): string | null {
   return defaultModelCandidates(env).find((d) => existsSync(path.join(d, 'config.json'))) ?? null;
+}
+
+/** The memory estimate of a model (fresh each time: available memory changes), with the message when it will not fit. */
+function memoryOf(summary: ModelSummary): ModelInfo['memory'] {
+  const est = estimateOpenMemory(summary.parameters, availableMemory());
+  return { ...est, message: est.fits ? null : tooLargeMessage(summary, est) };
 }
 
 function tokenizerKind(dir: string): ModelInfo['tokenizer'] {
@@ -223,7 +230,7 @@ export class ModelRegistry {
     }
     const corpus = builtin ? shippedCorpus() : null;
     const edit = inspected ? await folderEdit(dir, !unedited) : null;
-    return { id, name, path: dir, builtin, addedAt, summary: inspected?.summary ?? null, error, tokenizer: existsSync(dir) ? tokenizerKind(dir) : null, corpus, edit, inspected };
+    return { id, name, path: dir, builtin, addedAt, summary: inspected?.summary ?? null, error, tokenizer: existsSync(dir) ? tokenizerKind(dir) : null, memory: inspected ? memoryOf(inspected.summary) : null, corpus, edit, inspected };
   }
 
   /** The default model first (when present), then the opened ones, oldest first. */
@@ -331,7 +338,7 @@ export class ModelRegistry {
 }
 
 function strip<T extends ModelInfo & { inspected?: unknown }>(i: T): ModelInfo {
-  return { id: i.id, name: i.name, path: i.path, builtin: i.builtin, addedAt: i.addedAt, summary: i.summary, error: i.error, tokenizer: i.tokenizer, corpus: i.corpus, edit: i.edit };
+  return { id: i.id, name: i.name, path: i.path, builtin: i.builtin, addedAt: i.addedAt, summary: i.summary, error: i.error, tokenizer: i.tokenizer, memory: i.memory, corpus: i.corpus, edit: i.edit };
 }
 
 /** The exported edit a folder carries, summarised for the Models view (null when it carries none). */

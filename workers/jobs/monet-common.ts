@@ -4,6 +4,9 @@ import { opensUnedited } from '../models/monet/recipe';
 
 export async function loadMonetForJob(dir: string, ctx: JobContext) {
   const { MonetModel } = await import('../models/monet/model');
+  const { assertModelFits } = await import('../models/monet/memory');
+  // Refuse a model that will not fit with the reason and the options, before any weight is read (not an OOM crash).
+  await assertModelFits(dir);
   const device = ctx.settings.device === 'tensorrt' ? 'cuda' : ctx.settings.device;
   ctx.log(`Loading ${dir} on ${device}`);
   // An exported folder opens with its edit unless the user chose "open without the edit" in the Models view.

@@ -15,7 +15,8 @@ import { registerExport } from './export';
 import { registerAtlas } from './atlas';
 import { registerSae } from './sae';
 import { registerGbaSyntheticExperiment } from './experiment-gba';
+import { registerInspect } from './inspect';
 
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerData, registerForward, registerGenerate, registerPerplexity, registerTrain, registerAtlas, registerMask, registerExperiment, registerExport, registerSae, registerGbaSyntheticExperiment];
+export const commands: RegisterCommand[] = [registerServe, registerJobs, registerDevices, registerVersion, registerData, registerInspect, registerForward, registerGenerate, registerPerplexity, registerTrain, registerAtlas, registerMask, registerExperiment, registerExport, registerSae, registerGbaSyntheticExperiment];
