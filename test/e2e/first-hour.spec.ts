@@ -119,8 +119,11 @@ test('first hour: one click removes python, the measure has all 9 domains and su
     expect(exported).toBeCloseTo(edited, 3);
     expect(exported).toBeGreaterThan(unedited);
 
+    // Models says so: the folder carries the edit of the stack it was exported from.
+    expect(opened.edit?.removed).toBe(stack.removed);
     await openApp(page, server, '/models');
-    await expect(page.getByText(/edited: [\d,]+ experts removed \(recipe\)/).first()).toBeVisible();
+    await page.getByText('no-python', { exact: true }).click();
+    await expect(page.getByText(`edited: ${stack.removed.toLocaleString('en-US')} experts removed (recipe)`)).toBeVisible();
   } finally {
     backend.close();
     await stopServe(child);
