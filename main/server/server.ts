@@ -107,8 +107,10 @@ export async function startServer(opts: ServeOptions): Promise<RunningServer> {
 
   const serveRequest = (req: http.IncomingMessage, res: http.ServerResponse) => {
     for (const [k, v] of Object.entries(COMMON_HEADERS)) res.setHeader(k, v);
-    req.on('error', () => res.destroy());
-    res.on('error', () => res.destroy());
+    // A client that resets mid-request must not raise an 'error' nobody listens to; whoever reads the body (an
+    // upload's pipeline) sees the failure and answers, so these listeners only keep it from becoming uncaught.
+    req.on('error', () => {});
+    res.on('error', () => {});
     let url: URL;
     try {
       url = requestUrl(req);
