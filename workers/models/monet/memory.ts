@@ -50,7 +50,7 @@ export function estimateOpenMemory(parameters: number, availableBytes: number): 
   return { dtypeInUse: DTYPE_IN_USE, weightBytes, peakBytes, availableBytes, fits: peakBytes <= availableBytes };
 }
 
-const billions = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} billion` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} million` : `${n}`);
+const billions = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} billion` : n >= 1e6 ? `${(n / 1e6).toFixed(1)} million` : n.toLocaleString('en-US'));
 
 /** The message for a model that will not fit: what it needs, what there is, and the options. */
 export function tooLargeMessage(summary: Pick<MonetSummary, 'parameters' | 'dtypes'>, est: MemoryEstimate): string {
