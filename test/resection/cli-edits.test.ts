@@ -14,6 +14,7 @@ import { build } from 'esbuild';
 import { fixtureWithTokenizer } from '../monet/helpers';
 import { writeLabelledJsonl } from './helpers';
 import { Workspace } from '../../main/workspace/workspace';
+import { scoreProvenance } from '../../workers/data/score-provenance';
 
 const run = promisify(execFile);
 const ROOT = path.join(import.meta.dirname, '..', '..');
@@ -127,6 +128,9 @@ describe('resect score', () => {
     const scores = (await readFile(out, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { toxicity: number }).toxicity);
     expect(scores[0]).toBeGreaterThan(0.9);
     expect(scores[1]).toBe(0);
+    // Each score names the text it was computed from, which the atlas checks (issue 20.8).
+    const firstRecord = JSON.parse((await readFile(out, 'utf8')).split('\n')[0]!) as { toxicity_of: string };
+    expect(firstRecord.toxicity_of).toBe(scoreProvenance('text', 'Go kill yourself, you worthless moron.'));
 
     // The scored file already has "toxicity": refused, nothing written; --overwrite replaces it.
     const again = path.join(tmp, 'again.jsonl');

@@ -9,6 +9,7 @@ import { atlasRoutingStats } from '../../../workers/analysis/resection/atlas-ada
 import { select, type Scope, type Selection, type SelectionRule } from '../../../workers/analysis/resection/select';
 import { DEFAULT_SCORER, openScorer } from '../../../workers/analysis/resection/scorers';
 import { fieldOf, readJsonlRows, requireText } from '../../../workers/data/jsonl';
+import { provenanceField, scoreProvenance } from '../../../workers/data/score-provenance';
 import { formatCounts } from './experiment';
 
 interface Opts { atlas: string; domain?: string; scoreField?: string; tau?: string; ratio: string; minMass: string; scope: string; layer?: string; out: string; json?: boolean }
@@ -55,6 +56,8 @@ function registerScore(program: Command): void {
           const text = requireText(fieldOf(row, o.textField), o.data, line, o.textField);
           const [v] = await scorer.score([text]);
           record[o.field] = v!;
+          // Which text this score belongs to, checked by whoever reads it against a text field (the atlas).
+          record[provenanceField(o.field)] = scoreProvenance(o.textField, text);
           sum += v!;
           n++;
           if (!out.write(`${JSON.stringify(row)}\n`)) await once(out, 'drain');

@@ -4,6 +4,7 @@
  * resume point (samples consumed) and the top-context lookup at the end (sample ordinals) can re-read them.
  */
 import { domainLabel, readJsonlRows, requireText } from '../../data/jsonl';
+import { provenanceField, provenanceMismatch } from '../../data/score-provenance';
 import type { AtlasData, AtlasFilter } from './schema';
 
 export { AtlasDataSchema, AtlasFilterSchema, type AtlasData, type AtlasFilter } from './schema';
@@ -52,6 +53,10 @@ export async function* openSource(o: SourceOptions): AsyncGenerator<AtlasSample>
       const domain = domainLabel(getPath(row, o.domainField ?? 'domain'));
       if (filter.domain !== undefined && domain !== filter.domain) continue;
       if (needle && !text.toLowerCase().includes(needle)) continue;
+      if (o.scoreField) {
+        const why = provenanceMismatch(getPath(row, provenanceField(o.scoreField)), o.scoreField, data.textField, text);
+        if (why) throw new Error(`${data.path}:${line}: ${why}; score the text you read (resect score --text-field ${data.textField} --overwrite)`);
+      }
       yield { ref: line, text, domain, score: o.scoreField ? num(getPath(row, o.scoreField)) : Number.NaN };
     }
     return;
