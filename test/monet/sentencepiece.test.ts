@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SentencePieceProcessor } from '@sctg/sentencepiece-js';
 import { LlamaTokenizer } from 'llama-tokenizer-js';
-import { loadTokenizer, TokenizerError, type TextTokenizer } from '../../workers/tokenizer';
+import { encodePrompt, loadTokenizer, TokenizerError, type TextTokenizer } from '../../workers/tokenizer';
 import { encodeSentencePieceModel, ModelType, parseSentencePieceModel, PieceType } from '../../workers/tokenizer/sentencepiece';
 import { llamaSentencePieceModel, PUBLISHED_TOKENIZER_CONFIG, tinySentencePieceModel } from '../support/published-monet';
 
@@ -142,6 +142,11 @@ describe('tokenizer_config.json, special_tokens_map.json and chat templates', ()
     const base = await loadTokenizer(writeFolder({ 'tokenizer.model': model }));
     expect(base.chatTemplate).toBeNull();
     expect(() => base.applyChatTemplate(messages)).toThrow(/no chat template/);
+    // A prompt: one user turn through the template on a chat model (unless told not to), the plain text on a base model.
+    expect(encodePrompt(chat, 'hi')).toEqual(chat.encode('<s>User: hi Bot:', { addBos: false }));
+    expect(encodePrompt(chat, 'hi', false)).toEqual(chat.encode('hi'));
+    expect(encodePrompt(base, 'hi')).toEqual(base.encode('hi'));
+    expect(() => encodePrompt(base, 'hi', true)).toThrow(/no chat template/);
   });
 
   it('refuses what it cannot read, with the reason', async () => {

@@ -15,6 +15,8 @@ const Params = z.object({
   topP: z.number().gt(0).max(1).default(1),
   seed: z.number().int().default(0),
   mask: z.unknown().optional(),
+  /** Prompt through the model's chat template (default: when it has one). */
+  chat: z.boolean().optional(),
 });
 
 export const monetGenerateJob = defineJob({
@@ -27,7 +29,8 @@ export const monetGenerateJob = defineJob({
     try {
       const tokenizer = await tokenizerFor(p.model, model.config);
       const masks = await maskFromParam(model.config, p.mask);
-      const prompt = tokenizer.encode(p.prompt);
+      const { encodePrompt } = await import('../tokenizer');
+      const prompt = encodePrompt(tokenizer, p.prompt, p.chat);
       const ids: number[] = [];
       let pendingLine = '';
       let streamed = '';

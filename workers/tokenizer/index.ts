@@ -176,3 +176,12 @@ export async function loadTokenizer(dir: string, options: TokenizerOptions = {})
   const specials = Object.fromEntries(Object.entries(specialMap).filter(([key]) => ['bos_token', 'eos_token', 'unk_token', 'pad_token'].includes(key)));
   return createTokenizer(json, { ...fromModel, ...specials, ...config }, options, file);
 }
+
+/**
+ * The ids of a prompt as the model expects it: a chat model (its tokenizer has a chat template) gets the text as one
+ * user turn through the template, ending with the assistant's cue; a base model gets the text as is. `chat` forces
+ * one or the other (true on a model without a template is an error that says so).
+ */
+export function encodePrompt(tokenizer: TextTokenizer, text: string, chat?: boolean): number[] {
+  return chat ?? tokenizer.chatTemplate !== null ? tokenizer.encodeChat([{ role: 'user', content: text }]) : tokenizer.encode(text);
+}

@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import { generate } from '../../../workers/models/monet/generate';
 import { maskForModel, tokenizerForModel } from '../../../workers/models/monet/session';
 import { loadModelForCli, withDeviceOptions, type DeviceOpts } from '../shared';
+import { encodePrompt } from '../../../workers/tokenizer';
 
-interface Opts extends DeviceOpts { model: string; prompt: string; maxTokens: string; temperature: string; topP: string; seed: string; mask?: string }
+interface Opts extends DeviceOpts { model: string; prompt: string; maxTokens: string; temperature: string; topP: string; seed: string; mask?: string; chat?: boolean }
 
 const num = (name: string, v: string) => {
   const n = Number(v);
@@ -15,13 +16,15 @@ export function registerGenerate(program: Command): void {
   withDeviceOptions(program
     .command('generate')
     .description('generate text from a prompt with a Monet model (KV cache), streaming tokens to stdout')
-    .requiredOption('--model <dir>', 'checkpoint folder with tokenizer.json')
+    .requiredOption('--model <dir>', 'checkpoint folder with tokenizer.json or tokenizer.model')
     .requiredOption('--prompt <text>', 'prompt text')
     .option('--max-tokens <n>', 'tokens to generate at most', '64')
     .option('--temperature <t>', 'sampling temperature; 0 = greedy', '0')
     .option('--top-p <p>', 'nucleus mass in (0, 1]', '1')
     .option('--seed <s>', 'sampling seed', '0')
-    .option('--mask <file>', 'expert mask JSON: {"layers": {"<layer>": [flat ids i*E+j]}}'))
+    .option('--mask <file>', 'expert mask JSON: {"layers": {"<layer>": [flat ids i*E+j]}}')
+    .option('--chat', "prompt through the model's chat template (the default when its tokenizer_config.json has one)")
+    .option('--no-chat', 'prompt with the plain text even when the model has a chat template'))
     .action(async (o: Opts) => {
       const masks = await maskForModel(o.model, o.mask);
       const maxTokens = num('max-tokens', o.maxTokens);
@@ -29,7 +32,7 @@ export function registerGenerate(program: Command): void {
       const model = await loadModelForCli(o.model, o);
       try {
         const tokenizer = await tokenizerForModel(o.model, model.config);
-        const prompt = tokenizer.encode(o.prompt);
+        const prompt = encodePrompt(tokenizer, o.prompt, o.chat);
         // Decode incrementally: print the text that the new token adds (multi-byte characters appear when complete).
         const all: number[] = [];
         let shown = '';
