@@ -51,7 +51,7 @@ describe('atlas.build job and atlas.* API', () => {
     expect(result.id).toBe('a1');
     expect(result.samples).toBe(24);
     expect(result.dir).toBe(path.join(ws, 'atlases', 'a1'));
-    expect(progress.at(-1)).toBe(result.tokens);
+    expect(progress.at(-1)).toBe(result.samples); // progress counts samples of the counted total
     expect(logs.some((l) => l.startsWith('Checkpoint:'))).toBe(true);
     expect(existsSync(path.join(result.dir, 'checkpoint.json'))).toBe(false);
 

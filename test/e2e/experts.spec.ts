@@ -106,7 +106,7 @@ test('build an atlas in the UI, open an expert page, pin it, and find an expert 
   await expect(page.getByRole('region', { name: 'Find experts' }).getByRole('button', { name: /^G\d+ #\d+$/ }).first()).toBeVisible();
 });
 
-test('a 512 × 512 map renders in under a second and answers hover', async ({ page, server, backend }) => {
+test('a 512 × 512 map renders and answers hover', async ({ page, server, backend }) => {
   test.setTimeout(90_000);
   const ws = process.env.RESECT_E2E_WORKSPACE!;
   const E = 512;

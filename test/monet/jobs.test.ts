@@ -69,7 +69,10 @@ describe('Monet jobs', () => {
     const r = (await runJob('monet.perplexity', { model: dir, samples: [{ text: 'abc def', domain: 'x' }, { text: 'ghi', domain: 'y' }] }, ctx)) as { overall: { tokens: number }; domains: Record<string, unknown> };
     expect(r.overall.tokens).toBe(7 + 3);
     expect(Object.keys(r.domains)).toEqual(['x', 'y']);
-    expect(progress.filter((p) => p.unit === 'tokens').at(-1)!.done).toBe(10);
+    // Progress counts samples of a known total (so the percentage is true) and says how many tokens so far.
+    const last = progress.filter((p) => p.unit === 'samples').at(-1)!;
+    expect([last.done, last.total]).toEqual([2, 2]);
+    expect(last.message).toBe('10 tokens');
   });
 
   it('monet.route gives per-token top experts per router with flat ids', async () => {
