@@ -2,7 +2,8 @@
 // the same data; recovery metrics score a dictionary that contains the features as perfect and a random one as not;
 // the study's JSON has the issue's keys.
 import { describe, expect, it } from 'vitest';
-import { PlantedSource, SETTINGS, maxCosine, plantedFeatures, recovery, runSyntheticStudy } from '../../workers/sae/synthetic';
+import { PlantedSource, SETTINGS, maxCosine, plantedFeatures, recovery, runSyntheticStudy, syntheticRuns } from '../../workers/sae/synthetic';
+import { parseSaeTrainConfig } from '../../workers/sae/model';
 import { syntheticJson } from '../../main/cli/commands/experiment-gba';
 import type { Sae } from '../../workers/sae/types';
 
@@ -48,6 +49,17 @@ describe('synthetic study', () => {
     const bad = { ...sae, weights: { ...sae.weights, W_dec: plantedFeatures(spec.n, spec.d, 99) } };
     const mcs = maxCosine(V, spec.n, spec.d, bad, new Uint8Array(spec.n).fill(1));
     expect(Math.max(...mcs)).toBeLessThan(0.8);
+  });
+
+  it('every TopK run can engage AuxK: its dead-latent window is a small part of the tokens it trains on', () => {
+    // The trainer's default window (10⁷ tokens, the LLM convention) exceeds the study's whole budget (6 000 × 512 ≈
+    // 3·10⁶ tokens), which left AuxK inert: no latent could ever be marked dead.
+    const topk = syntheticRuns().filter((r) => r.config.method === 'topk');
+    expect(topk).toHaveLength(3);
+    for (const r of topk) {
+      const c = parseSaeTrainConfig(r.config);
+      expect(c.deadTokens).toBeLessThanOrEqual((c.steps * c.batchSize) / 10);
+    }
   });
 
   it('runs a (shortened) study and reports the issue\'s keys', async () => {

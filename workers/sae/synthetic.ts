@@ -217,8 +217,11 @@ export function syntheticRuns(scale = 1): SyntheticRun[] {
     // M 512 = 4n; 20 000 steps (10M tokens): GBA's realized rates are still settling at 6 000 (docs/sae.md).
     { name: 'gba-full', setting: 'imbalanced', note: 'GBA K 10, 0.5 → 1e-3 (covers f ≈ 0.09), M 512', config: { ...common, method: 'gba', latents: 512, groups: 10, htf: 0.5, ltf: 1e-3, steps: steps(20000) } },
     { name: 'gba-wrong', setting: 'imbalanced', note: 'GBA K 10, 1e-2 → 1e-4 (below f), M 512', config: { ...common, method: 'gba', latents: 512, groups: 10, htf: 1e-2, ltf: 1e-4, steps: steps(20000) } },
+    // deadTokens 10⁵ (≈ 200 steps): the trainer's default 10⁷ (the LLM convention) is more than these runs' whole
+    // budget (≈ 3·10⁶ tokens), under which no latent is ever marked dead and AuxK never acts.
     ...[20, 30, 50].map((k): SyntheticRun => ({
-      name: `topk-${k}`, setting: 'imbalanced', note: `TopK K ${k}, AuxK, M 512`, config: { ...common, method: 'topk', latents: 512, k, steps: steps(6000) },
+      name: `topk-${k}`, setting: 'imbalanced', note: `TopK K ${k}, AuxK, M 512`,
+      config: { ...common, method: 'topk', latents: 512, k, deadTokens: 100_000, steps: steps(6000) },
     })),
   ];
 }
