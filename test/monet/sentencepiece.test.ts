@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SentencePieceProcessor } from '@sctg/sentencepiece-js';
 import { LlamaTokenizer } from 'llama-tokenizer-js';
+import { seededRandom } from '../../workers/models/monet/generate';
 import { encodePrompt, loadTokenizer, TokenizerError, type TextTokenizer } from '../../workers/tokenizer';
 import { encodeSentencePieceModel, ModelType, parseSentencePieceModel, PieceType } from '../../workers/tokenizer/sentencepiece';
 import { llamaSentencePieceModel, PUBLISHED_TOKENIZER_CONFIG, tinySentencePieceModel } from '../support/published-monet';
@@ -29,13 +30,7 @@ const TEXTS = [
 
 function randomTexts(n: number, seed: number): string[] {
   const pool = ['a', 'b', 'e', 'th', ' ', '  ', '\n', '\t', '.', ',', "'s", '1', '9', 'é', 'e\u0301', 'ß', '東', '語', 'ا', '🙂', '🦀', '𝔘', '\u200d', 'ing', 'tion', 'def ', 'the ', 'Ж', '\u00a0'];
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return Array.from({ length: n }, () => Array.from({ length: 1 + Math.floor(next() * 24) }, () => pool[Math.floor(next() * pool.length)]!).join(''));
 }
 
