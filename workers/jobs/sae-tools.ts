@@ -8,6 +8,7 @@ import path from 'node:path';
 import { defineJob, type JobContext } from './types';
 import { SaeCaptureParams, SaeEncodeParams, SaeEvalParams, SaeImportActivationsParams, SaeImportParams, type SaeEvalResult } from '../sae/eval-schema';
 import { saeDir } from './sae-train';
+import { resolveUnder } from '../../main/workspace/paths';
 
 const deviceOf = (ctx: JobContext) => (ctx.settings.device === 'tensorrt' ? 'cuda' : ctx.settings.device);
 const threadsOf = (ctx: JobContext) => (ctx.settings.threads > 0 ? { threads: ctx.settings.threads } : {});
@@ -104,7 +105,7 @@ export const saeEvalJob = defineJob({
     let source: string;
     if (p.source.kind === 'cache') {
       const { ActivationCache, cacheRoot } = await import('../sae/cache');
-      const cache = ActivationCache.open(path.join(cacheRoot(ctx.workspace), p.source.cache));
+      const cache = ActivationCache.open(resolveUnder(cacheRoot(ctx.workspace), p.source.cache, 'activation cache'));
       if (cache.dIn !== sae.config.dIn) throw new Error(`The cache's activations have width ${cache.dIn}, the SAE's d_in is ${sae.config.dIn}.`);
       source = `cache ${p.source.cache} (${cache.manifest.description})`;
       r = { metrics: await evaluateOnActivations(sae, cache.sequential(4096), common), loss: null };

@@ -12,6 +12,7 @@
 import path from 'node:path';
 import { defineJob, type JobContext } from './types';
 import { SaeTrainJobParams, type SaeTrainJobParams as Params, type SaeTrainSummary } from '../sae/train-options';
+import { resolveUnder } from '../../main/workspace/paths';
 
 export { SaeTrainJobParams };
 
@@ -19,7 +20,7 @@ export const SAE_METRICS_FILE = 'metrics.jsonl';
 export const SAE_SUMMARY_FILE = 'resect_train.json';
 
 /** `<workspace>/saes/<id>` (the id is checked by the schema: one folder name). */
-export const saeDir = (workspace: string, id: string): string => path.join(workspace, 'saes', id);
+export const saeDir = (workspace: string, id: string): string => resolveUnder(path.join(workspace, 'saes'), id, 'SAE id');
 
 /** The activation cache a run reads: an existing complete one (an import, or a capture of the same model, hook, text
  * and options), or a new capture of the model's hook (workers/sae/activations.ts ensureActivationCache). */
@@ -27,7 +28,7 @@ async function activationCache(p: Params, ctx: JobContext): Promise<string> {
   const { existsSync } = await import('node:fs');
   if (p.source.kind === 'cache') {
     const { cacheRoot } = await import('../sae/cache');
-    const dir = path.join(cacheRoot(ctx.workspace), p.source.cache);
+    const dir = resolveUnder(cacheRoot(ctx.workspace), p.source.cache, 'activation cache');
     if (!existsSync(path.join(dir, 'manifest.json'))) throw new Error(`no activation cache ${p.source.cache} in ${cacheRoot(ctx.workspace)}`);
     return dir;
   }
