@@ -103,7 +103,7 @@ function collection(db: Database, id: number): Collection {
 export const atlasHandlers = {
   'atlas.list': async (_p, b) => {
     await ensureShippedAtlas(b.requireWorkspace().dir); // the default model's atlas, on a workspace's first open
-    const root = path.join(b.requireWorkspace().dir, 'atlases');
+    const root = b.requireWorkspace().artifactDir('atlases');
     if (!existsSync(root)) return [];
     const out: AtlasInfo[] = [];
     for (const id of readdirSync(root)) {
