@@ -141,6 +141,38 @@ describe('bootstrap intervals (issue 20.6)', () => {
     expect(large).toBeLessThan(small / 2.5);
   });
 
+  it('resamples documents, not samples: a domain from two unlike documents gets a wide interval', () => {
+    // Domain a: two documents of 40 samples each; removing a's experts costs one document +0.5 nats, the other +0.1.
+    const samples: PerplexityResult['samples'] = [];
+    const documents: string[] = [];
+    for (const d of ['a', 'b']) for (let k = 0; k < 80; k++) { samples.push({ index: samples.length, domain: d, tokens: 50, nll: 2 }); documents.push(`${d}${k < 40 ? 1 : 2}`); }
+    const domainsOf = (xs: PerplexityResult['samples']) => Object.fromEntries(['a', 'b'].map((d) => {
+      const ys = xs.filter((x) => x.domain === d);
+      const nll = ys.reduce((t, x) => t + x.nll, 0) / ys.length;
+      return [d, { tokens: 50 * ys.length, nll, ppl: Math.exp(nll) }];
+    }));
+    const before: PerplexityResult = { overall: { tokens: 0, nll: 0, ppl: 1 }, domains: domainsOf(samples), samples };
+    const shifted = samples.map((x, i) => ({ ...x, nll: x.nll + (x.domain === 'a' ? (documents[i] === 'a1' ? 0.5 : 0.1) : 0.01) }));
+    const after: PerplexityResult = { overall: { tokens: 0, nll: 0, ppl: 1 }, domains: domainsOf(shifted), samples: shifted };
+    const ci = (docs?: string[]) => bootstrapComparisons(before, [{ key: 'a', after, target: 'a' }], bar, { replicates: 400, seed: 1, ...(docs ? { documents: docs } : {}) }).passes.a!.target!;
+    const bySample = ci();
+    const byDocument = ci(documents);
+    // Both documents drawn twice is possible in a replicate: the interval reaches toward e^0.1 − 1 and e^0.5 − 1.
+    expect(byDocument[0]).toBeLessThan(Math.exp(0.1) - 1 + 1e-9);
+    expect(byDocument[1]).toBeGreaterThan(Math.exp(0.5) - 1 - 1e-9);
+    expect(byDocument[1] - byDocument[0]).toBeGreaterThan(3 * (bySample[1] - bySample[0])); // measured: 0.54 against 0.12
+  });
+
+  it('the draw names every taken sample\'s document, runs included, for the bootstrap', () => {
+    const noIds = ['x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'y', 'y', 'y', 'y'].map((domain, k) => ({ text: `t${k} word word`, domain }));
+    const draw = stratifiedSample(noIds, { tokensPerDomain: 1e9, countTokens: (t) => t.split(' ').length });
+    expect(draw.groupedBy).toBe('runs');
+    expect(draw.taken.every((s) => typeof s.doc === 'string' && s.doc.length > 0)).toBe(true);
+    expect(new Set(draw.taken.filter((s) => s.domain === 'x').map((s) => s.doc)).size).toBe(4); // 8 samples, runs of 2
+    const withIds = noIds.map((s, k) => ({ ...s, doc: `file${k % 3}` }));
+    expect(stratifiedSample(withIds, { tokensPerDomain: 1e9, countTokens: () => 1 }).taken.map((s) => s.doc).sort()).toEqual(withIds.map((s) => s.doc).sort());
+  });
+
   it('ratio and median: unbounded when the others did not get worse', () => {
     expect(ratioOf(0.2, 0.01)).toBeCloseTo(20, 12);
     expect(ratioOf(0.2, -0.01)).toBe(Number.POSITIVE_INFINITY);

@@ -5,8 +5,10 @@
  * replicate gives each domain's relative perplexity increase, and from them ΔTarget, mean ΔOthers, the ratio, whether
  * the bar is cleared, and across targets the median ratio and the number that pass.
  *
- * Samples of one source document are correlated; resampling samples, not documents, makes the intervals narrower than
- * a document-level bootstrap would for a domain drawn from few documents (the draw reports documents per domain).
+ * Samples of one source document are correlated, so the unit resampled is the document: with `documents` (the
+ * document of each evaluated sample, as the stratified draw records it) a replicate draws each domain's documents with
+ * replacement and takes all their evaluated samples; a sample without a document is a document of its own. A domain
+ * drawn from two documents gets the wide interval it deserves.
  */
 import { mulberry32 } from '../../engine/random';
 import type { PerplexityResult } from '../../models/monet/perplexity';
@@ -20,6 +22,8 @@ export interface BootstrapOptions {
   seed?: number;
   /** Coverage of the intervals (default 0.95). */
   level?: number;
+  /** The document of each evaluated sample (by sample index); null or absent: each sample its own document. */
+  documents?: readonly (string | null | undefined)[];
 }
 
 /** One masked pass and the domain it targets (null: no target, as in the Evaluate panel without one). */
@@ -43,6 +47,14 @@ export interface BootstrapResult {
   /** Over the passes with a target: the median ratio, and the number that clear the bar. */
   medianRatio: RatioInterval | null;
   passing: Interval | null;
+}
+
+/** The document of each sample (`doc`, set by the stratified draw), for `documents`. */
+export function documentsOf(samples: readonly object[]): (string | null)[] {
+  return samples.map((s) => {
+    const doc = (s as { doc?: unknown }).doc;
+    return typeof doc === 'string' && doc !== '' ? doc : null;
+  });
 }
 
 /** Ratio of one row: ΔTarget / ΔOthers, +∞ when the others did not get worse but the target did. */
@@ -87,6 +99,18 @@ export function bootstrapComparisons(
   const dIndex = new Map(domains.map((d, k) => [d, k]));
   const byDomain: number[][] = domains.map(() => []);
   for (const s of before.samples) if (s.tokens > 0) byDomain[dIndex.get(s.domain)!]!.push(s.index);
+  // Per domain, its documents: each the sample indices it holds.
+  const clusters: number[][][] = byDomain.map((idx) => {
+    const docs = new Map<string, number[]>();
+    for (const i of idx) {
+      const doc = o.documents?.[i];
+      const key = doc === null || doc === undefined ? `\u0000sample ${i}` : doc;
+      let l = docs.get(key);
+      if (!l) docs.set(key, (l = []));
+      l.push(i);
+    }
+    return [...docs.values()];
+  });
   const N = before.samples.length;
   // Per sample: tokens and the NLL sum, before and after each pass.
   const tok = Float64Array.from(before.samples, (s) => s.tokens);
@@ -112,7 +136,9 @@ export function bootstrapComparisons(
   const afterD = new Float64Array(P * D);
   for (let b = 0; b < B; b++) {
     w.fill(0);
-    for (const idx of byDomain) for (let k = 0; k < idx.length; k++) w[idx[Math.floor(rand() * idx.length)]!]! += 1;
+    for (const docs of clusters) {
+      for (let k = 0; k < docs.length; k++) for (const i of docs[Math.floor(rand() * docs.length)]!) w[i]! += 1;
+    }
     tokD.fill(0); beforeD.fill(0); afterD.fill(0);
     for (let d = 0; d < D; d++) {
       for (const i of byDomain[d]!) {

@@ -15,7 +15,7 @@ import type { MonetMask } from '../../models/monet/mask';
 import type { MonetModel } from '../../models/monet/model';
 import { perplexity, type PerplexityResult, type Sample } from '../../models/monet/perplexity';
 import type { TextTokenizer } from '../../tokenizer';
-import { bootstrapComparisons } from './bootstrap';
+import { bootstrapComparisons, documentsOf } from './bootstrap';
 import type { RatioInterval } from './schema';
 import type { TextScorer } from './scorers';
 
@@ -112,9 +112,9 @@ export function comparePerplexity(before: PerplexityResult, after: PerplexityRes
 }
 
 /** The comparison with 95 % bootstrap intervals over the evaluated samples (paired: the same resample before and after). */
-export function withIntervals(cmp: PerplexityComparison, before: PerplexityResult, after: PerplexityResult, seed = 0): PerplexityComparison {
+export function withIntervals(cmp: PerplexityComparison, before: PerplexityResult, after: PerplexityResult, seed = 0, documents?: readonly (string | null | undefined)[]): PerplexityComparison {
   const target = cmp.target !== null && before.domains[cmp.target] ? cmp.target : null;
-  const b = bootstrapComparisons(before, [{ key: 'mask', after, target }], () => false, { seed }).passes.mask!;
+  const b = bootstrapComparisons(before, [{ key: 'mask', after, target }], () => false, { seed, ...(documents ? { documents } : {}) }).passes.mask!;
   return {
     ...cmp,
     rows: cmp.rows.map((r) => ({ ...r, ...(b.domains[r.domain] ? { ci: b.domains[r.domain] } : {}) })),
@@ -157,7 +157,7 @@ export async function evaluateMask(model: MonetModel, tokenizer: TextTokenizer, 
     step(before.overall.tokens, 'perplexity before');
     const after = await perplexity(model, tokenizer, o.samples, { ...common, masks: mask, onProgress: passProgress('perplexity after') });
     step(after.overall.tokens, 'perplexity after');
-    ppl = withIntervals(comparePerplexity(before, after, o.target ?? null), before, after, o.seed ?? 0);
+    ppl = withIntervals(comparePerplexity(before, after, o.target ?? null), before, after, o.seed ?? 0, documentsOf(o.samples));
     o.log?.(`perplexity: overall ${before.overall.ppl.toFixed(3)} → ${after.overall.ppl.toFixed(3)}`);
   }
 

@@ -11,7 +11,7 @@ import { domainLabel, fieldOf, readJsonlRows, requireText } from '../../data/jso
 import { perplexity, type PerplexityResult, type Sample } from '../../models/monet/perplexity';
 import type { EvalSample } from './sampling';
 import type { TextTokenizer } from '../../tokenizer';
-import { bootstrapComparisons, median, ratioOf, type BootstrapOptions, type BootstrapResult } from './bootstrap';
+import { bootstrapComparisons, documentsOf, median, ratioOf, type BootstrapOptions, type BootstrapResult } from './bootstrap';
 import { comparePerplexity, type PerplexityComparison } from './evaluate';
 import type { RoutingStats } from './routing';
 import { selectByDomain, type Scope, type Selection } from './select';
@@ -173,7 +173,7 @@ export async function domainMaskingGrid(
       o.onProgress?.(done, total, `${tag} ${d}`);
     }
     const seed = o.bootstrap?.seed ?? 0;
-    const boot = bootstrapComparisons(before, domains.map((d) => ({ key: d, after: afters[d]!, target: d })), (t, x) => passesBar({ target_rel_increase: t, others_mean_rel_increase: x }), { ...o.bootstrap, seed });
+    const boot = bootstrapComparisons(before, domains.map((d) => ({ key: d, after: afters[d]!, target: d })), (t, x) => passesBar({ target_rel_increase: t, others_mean_rel_increase: x }), { ...o.bootstrap, seed, documents: documentsOf(samples) });
     for (const d of domains) {
       const b = boot.passes[d]!;
       rows[d]!.ci = { target_rel_increase: b.target!, others_mean_rel_increase: b.others!, selectivity: b.ratio!, pass_share: b.passShare! };

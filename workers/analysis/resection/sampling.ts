@@ -30,6 +30,7 @@ export interface EvalSample extends Sample {
 }
 
 export interface StratifiedDraw<T> {
+  /** The drawn samples, each with `doc` set to its document (a run's name where the samples had no document ids). */
   taken: T[];
   /** Samples of documents the draw did not touch (in input order). */
   rest: T[];
@@ -84,6 +85,7 @@ export function stratifiedSample<T extends EvalSample>(samples: readonly T[], o:
   const perDomain = new Map<string, number>();
   for (const s of samples) perDomain.set(domainOf(s), (perDomain.get(domainOf(s)) ?? 0) + 1);
   const byDomain = new Map<string, Map<string, number[]>>();
+  const docKey: string[] = [];
   const seen = new Map<string, number>();
   samples.forEach((s, k) => {
     const d = domainOf(s);
@@ -96,6 +98,7 @@ export function stratifiedSample<T extends EvalSample>(samples: readonly T[], o:
     let l = docs.get(key);
     if (!l) docs.set(key, (l = []));
     l.push(k);
+    docKey[k] = groupedBy === 'doc' ? key : `${d} ${key}`;
   });
   const taken = new Set<number>();
   const touched = new Set<number>();
@@ -135,7 +138,8 @@ export function stratifiedSample<T extends EvalSample>(samples: readonly T[], o:
     domains.push({ domain, tokens, samples: nSamples, documents: nDocs, available: short ? tokens : null, short });
   }
   return {
-    taken: samples.filter((_, k) => taken.has(k)),
+    // Each taken sample names its document (runs included), so the bootstrap can resample documents.
+    taken: samples.flatMap((s, k) => (taken.has(k) ? [s.doc === docKey[k] ? s : { ...s, doc: docKey[k]! }] : [])),
     rest: samples.filter((_, k) => !touched.has(k)),
     domains, tokensPerDomain: o.tokensPerDomain, seed, groupedBy, runLength, wholeDocuments: o.wholeDocuments ?? false,
   };
