@@ -71,7 +71,7 @@ export function registerExperiment(program: Command): void {
     .option('--layer <l>', 'scope layer: the layers to try, comma list (default every layer)')
     .option('--tokens-per-domain <n>', 'evaluation text per domain: whole documents drawn with --seed until this many tokens (every domain gets the same budget; a domain with less is refused unless --allow-short)', String(DEFAULT_TOKENS_PER_DOMAIN))
     .option('--seed <n>', 'seed of the evaluation draw and of the bootstrap', String(DEFAULT_SEED))
-    .option('--bootstrap <n>', 'bootstrap replicates over evaluated samples for the 95% intervals', '1000')
+    .option('--bootstrap <n>', 'bootstrap replicates (resampling the evaluated documents) for the 95% intervals', '1000')
     .option('--allow-short', 'evaluate a domain with fewer tokens than --tokens-per-domain (on all it has) instead of refusing')
     .option('--allow-overlap', 'run even when the atlas was built on evaluated text (in-sample; the output says so)')
     .option('--max-chars <n>', 'cut each text (evaluation and atlas) to its middle n characters')
@@ -197,7 +197,7 @@ export function registerExperiment(program: Command): void {
         for (const r of rs) {
           const head = `skew ≥ ${r.ratio}×${r.minMass ? `, mass ≥ ${r.minMass}` : ''}, ${r.scope === 'group' ? 'group scope' : `layer ${r.layer}`}`;
           process.stdout.write(`Experts per domain and routing group (${head}, from ${r.source} on ${atlasDesc}):\n${formatCounts(r.counts)}\n`);
-          process.stdout.write(`Perplexity after removing each domain's experts (relative increase; ΔOthers = mean over the other domains; ratio = ΔTarget / ΔOthers; 95% CI: bootstrap over evaluated samples, ${replicates} replicates; pass = share of replicates that clear the bar):\n${formatDomainMasking(r)}`);
+          process.stdout.write(`Perplexity after removing each domain's experts (relative increase; ΔOthers = mean over the other domains; ratio = ΔTarget / ΔOthers; 95% CI: bootstrap over evaluated documents, ${replicates} replicates; pass = share of replicates that clear the bar):\n${formatDomainMasking(r)}`);
           process.stdout.write(`${formatVerdict(r)}${overlapNote ? `IN-SAMPLE: ${overlapNote}\n` : ''}\n`);
         }
       } finally {
