@@ -164,7 +164,7 @@ describe('bootstrap intervals (issue 20.6)', () => {
   });
 
   it('the draw names every taken sample\'s document, runs included, for the bootstrap', () => {
-    const noIds = ['x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'y', 'y', 'y', 'y'].map((domain, k) => ({ text: `t${k} word word`, domain }));
+    const noIds: EvalSample[] = ['x', 'x', 'x', 'x', 'x', 'x', 'x', 'x', 'y', 'y', 'y', 'y'].map((domain, k) => ({ text: `t${k} word word`, domain }));
     const draw = stratifiedSample(noIds, { tokensPerDomain: 1e9, countTokens: (t) => t.split(' ').length });
     expect(draw.groupedBy).toBe('runs');
     expect(draw.taken.every((s) => typeof s.doc === 'string' && s.doc.length > 0)).toBe(true);
