@@ -11,6 +11,7 @@ import { Backend } from '../backend';
 import { rendererDir, workerScript } from '../runtime-paths';
 import { COMMON_HEADERS, contentSecurityPolicy } from '../server/security';
 import { resolveStatic } from '../server/static';
+import { keepServingOnErrors } from '../server/guards';
 import { defaultWorkspaceDir, resolveUserPath } from '../workspace/paths';
 import { atomicWriteSync } from '../workspace/atomic';
 import { APP_ENTRY, APP_SCHEME, denyAllPermissions, isTrustedSender, lockDown, windowOptions } from './window-options';
@@ -77,6 +78,9 @@ app.on('second-instance', () => {
 });
 
 void app.whenReady().then(() => {
+  // As under `resect serve`: a bug reached by one request is logged and must not end the window, every job and session
+  // (Electron's default for an uncaught error in the main process is a dialog, then a dead backend).
+  keepServingOnErrors();
   denyAllPermissions(session.defaultSession);
   protocol.handle(APP_SCHEME, (req) => serveApp(req));
 

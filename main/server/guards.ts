@@ -50,7 +50,7 @@ let guarded = false;
 
 /**
  * Process-level handlers for errors nothing else caught: log them and keep serving. Installed once by
- * `resect serve`; a second call does nothing.
+ * `resect serve` and by the Electron main process; a second call does nothing.
  */
 export function keepServingOnErrors(log: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): void {
   if (guarded) return;
