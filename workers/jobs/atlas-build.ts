@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { defineJob } from './types';
-import { resolveUnder } from '../../main/workspace/paths';
+import { resolveUnder } from '../paths';
 import { loadMonetForJob, tokenizerFor } from './monet-common';
 import { AtlasBuildParams } from '../analysis/atlas/schema';
 

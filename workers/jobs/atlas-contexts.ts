@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { FolderId } from '../../common/ids';
-import { resolveUnder } from '../../main/workspace/paths';
+import { resolveUnder } from '../paths';
 import { defineJob } from './types';
 
 export const atlasContextsJob = defineJob({

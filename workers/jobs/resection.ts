@@ -5,7 +5,7 @@
  * - `resection.experiment`: the domain-masking experiment (atlas → select → mask → perplexity) for every domain;
  * - `resection.export`: an edited model as a Hugging Face folder with masks and recipe, or baked where exact.
  */
-import { resolveUnder } from '../../main/workspace/paths';
+import { resolveUnder } from '../paths';
 import path from 'node:path';
 import { defineJob, type JobContext } from './types';
 import { loadMonetForJob, tokenizerFor } from './monet-common';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { defineJob, type JobContext } from './types';
 import { SaeCaptureParams, SaeEncodeParams, SaeEvalParams, SaeImportActivationsParams, SaeImportParams, type SaeEvalResult } from '../sae/eval-schema';
 import { saeDir } from './sae-train';
-import { resolveUnder } from '../../main/workspace/paths';
+import { resolveUnder } from '../paths';
 
 const deviceOf = (ctx: JobContext) => (ctx.settings.device === 'tensorrt' ? 'cuda' : ctx.settings.device);
 const threadsOf = (ctx: JobContext) => (ctx.settings.threads > 0 ? { threads: ctx.settings.threads } : {});

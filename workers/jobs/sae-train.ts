@@ -12,7 +12,7 @@
 import path from 'node:path';
 import { defineJob, type JobContext } from './types';
 import { SaeTrainJobParams, type SaeTrainJobParams as Params, type SaeTrainSummary } from '../sae/train-options';
-import { resolveUnder } from '../../main/workspace/paths';
+import { resolveUnder } from '../paths';
 
 export { SaeTrainJobParams };
 
