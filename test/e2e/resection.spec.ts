@@ -83,6 +83,8 @@ test('choose a domain\'s experts from an atlas, apply them as an edit, measure b
   const stack = page.getByRole('list', { name: 'Edit stack' });
   await expect(stack.getByText(/Remove code experts/)).toBeVisible();
   await expect(page.getByTestId('rs-active')).toContainText(`removes ${2 * n} of 256`); // group scope: 2 layers per group
+  // The same choice is not stacked twice: the button says it is applied while that edit is on.
+  await expect(page.getByRole('button', { name: `Removed: ${n} experts` })).toBeDisabled();
 
   await page.getByLabel('Target domain').selectOption('code');
   await page.getByLabel(/Prompts to generate/).fill('def f(x):');
@@ -103,6 +105,7 @@ test('choose a domain\'s experts from an atlas, apply them as an edit, measure b
   // Toggle off and on, then undo everything: the stack is empty again; redo brings the edit back.
   await stack.getByRole('checkbox').uncheck();
   await expect(page.getByTestId('rs-active')).toContainText('removes 0 of 256');
+  await expect(page.getByRole('button', { name: `Remove ${n} experts` })).toBeEnabled();
   await page.getByRole('button', { name: 'Undo' }).click();
   await expect(page.getByTestId('rs-active')).toContainText(`removes ${2 * n} of 256`);
   await page.getByRole('button', { name: 'Undo' }).click();
