@@ -7,7 +7,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ApiError } from '../../common/api';
-import { SaeFolderId, type SaeCacheInfo, type SaeRunInfo, type SaeTrainSummary } from '../../workers/sae/train-options';
+import { isFolderId } from '../../common/ids';
+import { type SaeCacheInfo, type SaeRunInfo, type SaeTrainSummary } from '../../workers/sae/train-options';
 import type { Backend } from '../backend';
 import { resolveUserPath } from '../workspace/paths';
 import type { Handlers } from './router';
@@ -15,7 +16,6 @@ import type { Handlers } from './router';
 const saesRoot = (b: Backend): string => b.requireWorkspace().artifactDir('saes');
 /** The activation cache root, `<workspace>/sae/activations` (workers/sae/cache.ts cacheRoot, which loads the engine). */
 const cachesRoot = (b: Backend): string => path.join(b.requireWorkspace().dir, 'sae', 'activations');
-const isId = (s: string): boolean => SaeFolderId.safeParse(s).success;
 
 function readJson(file: string): Record<string, unknown> | null {
   try {
@@ -106,7 +106,7 @@ export const saeTrainHandlers = {
     if (!existsSync(root)) return [];
     const out: SaeRunInfo[] = [];
     for (const id of readdirSync(root)) {
-      if (!isId(id)) continue;
+      if (!isFolderId(id)) continue;
       const dir = path.join(root, id);
       try {
         if (!statSync(dir).isDirectory()) continue;
@@ -124,7 +124,7 @@ export const saeTrainHandlers = {
     if (!existsSync(root)) return [];
     const out: SaeCacheInfo[] = [];
     for (const id of readdirSync(root)) {
-      if (!isId(id)) continue;
+      if (!isFolderId(id)) continue;
       const m = readJson(path.join(root, id, 'manifest.json'));
       if (!m || m.complete !== true) continue;
       const hook = (m.hook ?? {}) as Record<string, unknown>;

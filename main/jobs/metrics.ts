@@ -6,9 +6,8 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { ApiError, type JobInfo } from '../../common/api';
-import { SaeFolderId } from '../../workers/sae/train-options';
+import { isFolderId } from '../../common/ids';
 
-const isFolderId = (s: string): boolean => SaeFolderId.safeParse(s).success;
 
 /** At most this many bytes per call; `more` says when the client should ask again at once. */
 export const METRICS_CHUNK = 4 << 20;

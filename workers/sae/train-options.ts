@@ -6,9 +6,11 @@
  * two equal.
  */
 import { z } from 'zod';
+import { FolderId } from '../../common/ids';
+import type { SaeStepMetrics } from './types';
 
-/** A folder name inside `<workspace>/saes` or the activation cache root: never `.`, `..`, hidden, or a path. */
-export const SaeFolderId = z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,79}$/, 'an id is 1–80 letters, digits, "_", "-" or "." and does not start with "."');
+/** A folder name inside `<workspace>/saes` or the activation cache root: the workspace's one id rule (common/ids.ts). */
+export const SaeFolderId = FolderId;
 
 export const SAE_METHODS = ['gba', 'ba', 'topk', 'relu-l1'] as const;
 export type SaeMethodName = (typeof SAE_METHODS)[number];
@@ -107,20 +109,8 @@ export const SaeTrainJobParams = z.object({
 export type SaeTrainJobParams = z.output<typeof SaeTrainJobParams>;
 
 /** One step record of `<sae>/metrics.jsonl` (type 'step'); also start/resume/end/checkpoint/eval records. */
-export interface SaeMetricsStep {
+export interface SaeMetricsStep extends SaeStepMetrics {
   type: 'step';
-  step: number;
-  totalSteps: number;
-  tokens: number;
-  loss: number;
-  mse: number;
-  fve: number;
-  l0: number;
-  dead: number;
-  lr: number;
-  groups?: { target: number[]; realized: number[] };
-  aux?: number;
-  stepMs: number;
   time: number;
 }
 

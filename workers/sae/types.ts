@@ -111,3 +111,26 @@ export interface ActivationSource {
   /** Whether the BOS position was left out when collecting (default true). */
   readonly excludeBos?: boolean;
 }
+
+/** What one training step reports (the trainer's onStep; the job's metrics.jsonl adds a type and a time). */
+export interface SaeStepMetrics {
+  step: number;
+  totalSteps: number;
+  tokens: number;
+  /** The objective (½‖x̂ − x‖² per token, plus L1 or AuxK). */
+  loss: number;
+  /** Mean ‖x̂ − x‖² per token (normalized inputs). */
+  mse: number;
+  /** 1 − Σ‖x̂ − x‖² / Σ‖x − x̄‖² over the batch. */
+  fve: number;
+  /** Mean active latents per token. */
+  l0: number;
+  /** Fraction of latents that have not fired over deadTokens tokens (or since the start, before that many). */
+  dead: number;
+  lr: number;
+  /** GBA/BA: each group's target and the realized rate over its last closed window (NaN before one closed). */
+  groups?: { target: number[]; realized: number[] };
+  /** TopK: the AuxK term. */
+  aux?: number;
+  stepMs: number;
+}
